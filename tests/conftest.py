@@ -1,0 +1,17 @@
+"""Shared fixtures for the black-box tests: they run the real `dwaar` binary."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dwaartest import Dwaar  # noqa: E402
+
+
+@pytest.fixture
+def dw(tmp_path):
+    """A Dwaar helper bound to a fresh temporary directory."""
+    return Dwaar(tmp_path)
