@@ -346,7 +346,7 @@ static void import_path(pp_t *pp, const dw_cfg_token_t *imp, const dw_cfg_token_
             dw_cfg_err(p, imp, IMPORT_ERR "invalid glob pattern: %.*s: %s", DW_STR_FMT(t), reason);
             return;
         }
-        int rc = glob(pattern, GLOB_NOSORT | GLOB_ERR, NULL, &g);
+        int rc = glob(pattern, GLOB_NOSORT, NULL, &g); /* a missing directory is zero matches */
         if (rc == GLOB_NOMATCH) return; /* zero matches is not an error */
         if (rc != 0) {
             dw_cfg_err(p, imp, IMPORT_ERR "cannot expand glob '%.*s'", DW_STR_FMT(t));
