@@ -107,12 +107,37 @@ char *dw_arena_sprintf(dw_arena_t *a, const char *fmt, ...)
     return p;
 }
 
+/* A large array that is alone in its own block can be resized with realloc instead of being
+ * copied, so growing big arrays (token streams) does not leave dead copies behind. */
+static void *grow_in_place(dw_arena_t *a, void *arr, size_t old_bytes, size_t new_bytes)
+{
+    if (!arr || old_bytes <= a->block_size / 4) return NULL;
+    for (dw_arena_block_t **link = &a->head; *link; link = &(*link)->next) {
+        dw_arena_block_t *b = *link;
+        if ((void *)b->data != arr) continue;
+        if (b->used != ALIGN_UP(old_bytes)) return NULL; /* shares the block */
+        size_t used = ALIGN_UP(new_bytes);
+        dw_arena_block_t *nb = realloc(b, sizeof(*nb) + used);
+        if (!nb) return NULL;
+        a->total += used - nb->size;
+        nb->size = nb->used = used;
+        *link = nb;
+        return nb->data;
+    }
+    return NULL;
+}
+
 void *dw_arena_grow(dw_arena_t *a, void *arr, size_t elem, size_t n, size_t *cap)
 {
     size_t ncap = *cap ? *cap * 2 : 4;
     if (ncap < n + 1) ncap = n + 1;
     if (elem && ncap > SIZE_MAX / 2 / elem) return NULL;
-    void *p = dw_arena_alloc(a, ncap * elem);
+    void *p = grow_in_place(a, arr, *cap * elem, ncap * elem);
+    if (p) {
+        *cap = ncap;
+        return p;
+    }
+    p = dw_arena_alloc(a, ncap * elem);
     if (!p) return NULL;
     if (n) memcpy(p, arr, n * elem);
     *cap = ncap;

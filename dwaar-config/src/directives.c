@@ -80,8 +80,12 @@ const size_t dw_cfg_ndirectives = DW_ARRAY_LEN(dw_cfg_directives);
 
 const dw_cfg_dir_def_t *dw_cfg_dir_lookup(dw_str_t name)
 {
-    for (size_t i = 0; i < dw_cfg_ndirectives; i++)
-        if (dw_str_eq_c(name, dw_cfg_directives[i].name)) return &dw_cfg_directives[i];
+    if (name.len == 0) return NULL;
+    for (size_t i = 0; i < dw_cfg_ndirectives; i++) {
+        const char *n = dw_cfg_directives[i].name;
+        if (n[0] == name.ptr[0] && strncmp(n, name.ptr, name.len) == 0 && n[name.len] == '\0')
+            return &dw_cfg_directives[i];
+    }
     return NULL;
 }
 

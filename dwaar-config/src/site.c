@@ -190,11 +190,16 @@ void dw_cfg_finish_sites(dw_cfg_parser_t *p)
         const dw_cfg_site_t *site = &cfg->sites[s];
         for (size_t i = 0; i < site->naddrs; i++) {
             const dw_cfg_address_t *a = &site->addrs[i];
-            char *key = dw_arena_sprintf(&p->scratch, "%.*s %u", DW_STR_FMT(a->host), a->port);
+            /* key: the host key, a NUL, the port's two bytes */
+            char *key = dw_arena_alloc(&p->scratch, a->host.len + 3);
             if (key) {
-                void *old = dw_strmap_get(&seen, dw_str_c(key));
-                if (old) dw_cfg_err_at(p, a->loc, "ambiguous site definition: %.*s", DW_STR_FMT(a->original));
-                else dw_strmap_put(&seen, dw_str_c(key), (void *)a, NULL);
+                memcpy(key, a->host.ptr, a->host.len);
+                key[a->host.len] = '\0';
+                key[a->host.len + 1] = (char)(a->port >> 8);
+                key[a->host.len + 2] = (char)(a->port & 0xff);
+                dw_str_t k = dw_str_make(key, a->host.len + 3);
+                if (dw_strmap_get(&seen, k)) dw_cfg_err_at(p, a->loc, "ambiguous site definition: %.*s", DW_STR_FMT(a->original));
+                else dw_strmap_put(&seen, k, (void *)a, NULL);
             }
             uint8_t want = a->tls ? 2 : 1;
             if (port_tls[a->port] && port_tls[a->port] != want)

@@ -56,22 +56,20 @@ static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, in
 static void parse_line(cursor_t *c, dw_cfg_node_t *node, int depth)
 {
     node->name = *next(c);
-    size_t cap = 0;
+    /* the arguments are consecutive tokens: point at them, do not copy */
+    node->args = (dw_cfg_token_t *)&c->v[c->i];
     while (is_value(peek(c))) {
-        dw_cfg_token_t *slot = DW_ARENA_PUSH(&c->p->scratch, node->args, node->nargs, cap);
-        const dw_cfg_token_t *t = next(c);
-        if (slot) *slot = *t;
+        node->nargs++;
+        next(c);
     }
     if (at(c, DW_TOK_OPEN)) {
         node->has_block = true;
         node->open = *next(c);
-        char what[160];
-        snprintf(what, sizeof(what), "'%.*s' block", (int)(node->name.text.len > 100 ? 100 : node->name.text.len),
-                 node->name.text.ptr);
-        parse_items(c, node, what, depth + 1);
+        parse_items(c, node, NULL, depth + 1);
     }
 }
 
+/* what: how an unclosed block is named in the error; NULL = "'<name>' block" */
 static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, int depth)
 {
     size_t cap = 0;
@@ -95,7 +93,14 @@ static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, in
             return;
         }
         if (t->kind == DW_TOK_EOF) {
-            dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close %s", what);
+            if (what && strcmp(what, "site block") == 0)
+                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close site block '%.*s'",
+                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len), parent->name.text.ptr);
+            else if (what)
+                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close %s", what);
+            else
+                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close '%.*s' block",
+                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len), parent->name.text.ptr);
             return;
         }
         if (t->kind == DW_TOK_OPEN) {
@@ -202,9 +207,6 @@ void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_t
         item->block.name = item->addrs[0];
         item->block.has_block = true;
         item->block.open = *next(&c);
-        char what[160];
-        snprintf(what, sizeof(what), "site block '%.*s'",
-                 (int)(item->addrs[0].text.len > 100 ? 100 : item->addrs[0].text.len), item->addrs[0].text.ptr);
-        parse_items(&c, &item->block, what, 1);
+        parse_items(&c, &item->block, "site block", 1);
     }
 }
