@@ -6,7 +6,7 @@
 static _Thread_local dw_time_cache_t tc;
 static _Thread_local int64_t tc_formatted_sec = -1;
 
-void dw_time_format_http(int64_t unix_secs, char out[32])
+void dw_time_format_http(int64_t unix_secs, char out[64])
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -14,7 +14,7 @@ void dw_time_format_http(int64_t unix_secs, char out[32])
     time_t t = (time_t)unix_secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+    snprintf(out, 64, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
              mons[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 

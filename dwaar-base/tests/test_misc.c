@@ -438,7 +438,7 @@ static void check_http_date_shape(const char *s)
 static void time_cache_and_http_date(void **state)
 {
     (void)state;
-    char out[32];
+    char out[64];
     dw_time_format_http(784111777, out);
     assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
     dw_time_format_http(0, out);
