@@ -42,7 +42,10 @@ static dw_config_t *load(const char *display, const char *base_dir, const char *
             if (tree.global) dw_cfg_parse_global(&p, tree.global);
             for (size_t i = 0; i < tree.nitems; i++) {
                 const struct dw_cfg_tree_item *it = &tree.items[i];
-                if (!it->is_keyword) dw_cfg_parse_site(&p, it);
+                if (it->is_keyword && it->block.nargs) /* `layer4 x {` */
+                    dw_cfg_err(&p, &it->block.args[0], "unexpected %s after '%.*s' (expected '{')",
+                               dw_cfg_tok_str(&p, &it->block.args[0]), DW_STR_FMT(it->block.name.text));
+                else if (!it->is_keyword) dw_cfg_parse_site(&p, it);
                 else if (dw_str_eq_c(it->block.name.text, "layer4")) dw_cfg_parse_layer4(&p, &it->block, &cfg->layer4);
                 else dw_cfg_parse_toplevel_timeouts(&p, &it->block);
             }

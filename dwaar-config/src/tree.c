@@ -166,6 +166,16 @@ static bool parse_addresses(cursor_t *c, struct dw_cfg_tree_item *item)
     }
 }
 
+/* Does the logical line at the cursor end with '{'? */
+static bool line_opens_block(const cursor_t *c)
+{
+    for (size_t i = c->i + 1; i < c->n; i++) {
+        if (c->v[i].kind == DW_TOK_OPEN) return true;
+        if (!is_value(&c->v[i])) return false;
+    }
+    return false;
+}
+
 void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_tree_t *tree)
 {
     cursor_t c = {.p = p, .v = toks->v, .n = toks->n};
@@ -187,7 +197,7 @@ void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_t
         if (!item) return;
         const dw_cfg_token_t *t = peek(&c);
         if (t->kind == DW_TOK_WORD && (dw_str_eq_c(t->text, "layer4") || dw_str_eq_c(t->text, "timeouts")) &&
-            c.i + 1 < c.n && c.v[c.i + 1].kind == DW_TOK_OPEN) {
+            line_opens_block(&c)) {
             /* top-level `layer4 {` (§8.1) and `timeouts {` ([20 §3.4]) */
             item->is_keyword = true;
             parse_line(&c, &item->block, 0);

@@ -60,3 +60,8 @@ def test_CFG_30_config_too_large(dw):
 def test_CFG_30_imported_file_too_large(dw):
     dw.write("big.conf", "#" * (10 * 1024 * 1024 + 1))
     dw.fails("import big.conf\n", "import error: config file too large (10485761 bytes")
+
+
+def test_keyword_block_with_arguments(dw):
+    dw.fails("layer4 extra {\n}\n", "Dwaarfile:1:8: unexpected 'extra' after 'layer4' (expected '{')")
+    dw.fails("timeouts 5s {\n}\n", "Dwaarfile:1:10: unexpected '5s' after 'timeouts'")
