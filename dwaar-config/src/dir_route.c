@@ -3,8 +3,6 @@
  * abort, header/request_header, method, vars and map. Each parse function fills the
  * directive's payload; template values are noted for the §7 check after the whole file. */
 #include "route_int.h"
-#include <errno.h>
-#include <limits.h>
 #include <sys/stat.h>
 
 /* --- shared helpers --------------------------------------------------------------------------- */

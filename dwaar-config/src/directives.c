@@ -83,7 +83,8 @@ const dw_cfg_dir_def_t *dw_cfg_dir_lookup(dw_str_t name)
     if (name.len == 0) return NULL;
     for (size_t i = 0; i < dw_cfg_ndirectives; i++) {
         const char *n = dw_cfg_directives[i].name;
-        if (n[0] == name.ptr[0] && strncmp(n, name.ptr, name.len) == 0 && n[name.len] == '\0')
+        /* memcmp, not strncmp: a name with a NUL byte must not end the comparison early */
+        if (n[0] == name.ptr[0] && strlen(n) == name.len && memcmp(n, name.ptr, name.len) == 0)
             return &dw_cfg_directives[i];
     }
     return NULL;

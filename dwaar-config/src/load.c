@@ -105,7 +105,10 @@ dw_config_t *dw_cfg_load_file(const char *path, const dw_cfg_load_opts_t *opts, 
         goto out;
     }
     src[len] = '\0';
-    cfg = load(display, dir, path, src, len, opts, diags);
+    /* imports and relative paths resolve against an absolute directory, whatever the cwd */
+    char *absdir = realpath(dir, NULL);
+    cfg = load(display, absdir ? absdir : dir, path, src, len, opts, diags);
+    free(absdir);
     free(src);
 out:
     free(pathcopy);

@@ -4,7 +4,7 @@
 
 static int parse_cond(dw_cfg_parser_t *p, const dw_cfg_node_t *line, dw_cfg_cond_t *out, int depth);
 
-static const char *cond_names[] = {
+static const char *const cond_names[] = {
     [DW_COND_UNKNOWN] = "unknown",
     [DW_COND_PATH] = "path",
     [DW_COND_PATH_REGEXP] = "path_regexp",

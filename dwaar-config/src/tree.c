@@ -207,6 +207,7 @@ void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_t
             tree->nitems--;
             /* recover: skip this line, and the block if one follows */
             skip_line(&c);
+            if (at(&c, DW_TOK_CLOSE)) next(&c); /* a stray '}' at top level */
             if (at(&c, DW_TOK_OPEN)) {
                 dw_cfg_node_t dummy = {0};
                 dummy.open = *next(&c);

@@ -53,7 +53,7 @@ def test_RT_84_bind_forms(dw):
         {"address": "10.1.2.3:81", "kind": "ip", "host": "10.1.2.3", "port": 81},
         {"address": "unix//tmp/d.sock", "kind": "unix", "path": "/tmp/d.sock"},
         # decision 25: relative to the Dwaarfile's directory
-        {"address": "unix/rel.sock", "kind": "unix", "path": "./rel.sock"},
+        {"address": "unix/rel.sock", "kind": "unix", "path": f"{dw.root}/rel.sock"},
     ]
 
 
@@ -123,9 +123,9 @@ def test_RT_86_tls_files(dw):
 
 def test_RT_86_tls_files_must_be_readable(dw):
     dw.write("k.pem", "key")
-    site_fails(dw, "    tls missing.pem k.pem", "Dwaarfile:2:9: certificate file './missing.pem' is not readable")
+    site_fails(dw, "    tls missing.pem k.pem", f"Dwaarfile:2:9: certificate file '{dw.root}/missing.pem' is not readable")
     dw.write("c.pem", "cert")
-    site_fails(dw, "    tls c.pem nokey.pem", "Dwaarfile:2:15: key file './nokey.pem' is not readable")
+    site_fails(dw, "    tls c.pem nokey.pem", f"Dwaarfile:2:15: key file '{dw.root}/nokey.pem' is not readable")
 
 
 def test_RT_86_tls_manual(dw):
@@ -135,7 +135,7 @@ def test_RT_86_tls_manual(dw):
     d = dirs(m)
     assert [x["directive"] for x in d] == ["tls", "tls_cert", "tls_key"]
     assert d[0]["mode"] == "manual"
-    assert d[1]["path"] == "./certs/c.pem" and d[2]["path"] == "./certs/k.pem"
+    assert d[1]["path"] == f"{dw.root}/certs/c.pem" and d[2]["path"] == f"{dw.root}/certs/k.pem"
     assert site(m)["tls_mode"] == "manual"
 
 
@@ -143,7 +143,7 @@ def test_RT_86_tls_manual_alone_fails(dw):
     site_fails(dw, "    tls manual", "Dwaarfile:2:5: 'tls manual' requires both 'tls_cert' and 'tls_key'")
     dw.write("c.pem", "cert")
     site_fails(dw, "    tls manual\n    tls_cert c.pem", "'tls manual' requires both 'tls_cert' and 'tls_key' (missing 'tls_key')")
-    site_fails(dw, "    tls_cert missing.pem", "Dwaarfile:2:14: certificate file './missing.pem' is not readable")
+    site_fails(dw, "    tls_cert missing.pem", f"Dwaarfile:2:14: certificate file '{dw.root}/missing.pem' is not readable")
     site_fails(dw, "    tls_key", "Dwaarfile:2:5: expected a file path after 'tls_key', got end of line")
 
 
@@ -354,7 +354,7 @@ def test_RT_92_wasm_plugin_defaults(dw):
     dw.write("plugins/auth.wasm", b"\0asm")
     d = one(dw, "    wasm_plugin plugins/auth.wasm")
     assert d["rank"] == 3
-    assert d["path"] == "./plugins/auth.wasm" and d["name"] == "auth"
+    assert d["path"] == f"{dw.root}/plugins/auth.wasm" and d["name"] == "auth"
     assert (d["priority"], d["fuel"], d["memory_mib"], d["timeout_ms"], d["config"]) == (50, 1000000, 16, 50, [])
 
 
@@ -384,7 +384,7 @@ def test_RT_92_wasm_plugin_errors(dw):
     site_fails(dw, "    wasm_plugin p.wasm {\n        config k\n    }",
                "Dwaarfile:3:16: invalid value for 'config': 'k' (expected key=value)")
     site_fails(dw, "    wasm_plugin p.wasm {\n        config =v\n    }", "invalid value for 'config': '=v'")
-    site_fails(dw, "    wasm_plugin missing.wasm", "Dwaarfile:2:17: WASM plugin file './missing.wasm' is not readable")
+    site_fails(dw, "    wasm_plugin missing.wasm", f"Dwaarfile:2:17: WASM plugin file '{dw.root}/missing.wasm' is not readable")
     site_fails(dw, "    wasm_plugin", "expected a .wasm file path after 'wasm_plugin'")
 
 
@@ -406,7 +406,7 @@ def test_RT_93_log_outputs(dw):
     assert (d["output"], d["path"], d["max_size"], d["keep"]) == ("file", "/tmp/a.log", 0, None)
     d = one(dw, "    log {\n        output file logs/a.log {\n            max_size 10MB\n            keep 5\n        }\n"
                 "        format console\n        level warn\n    }")
-    assert (d["output"], d["path"], d["max_size"], d["keep"]) == ("file", "./logs/a.log", 10485760, 5)
+    assert (d["output"], d["path"], d["max_size"], d["keep"]) == ("file", f"{dw.root}/logs/a.log", 10485760, 5)
     assert (d["format"], d["level"]) == ("console", "WARN")
     for out in ["stdout", "stderr", "discard"]:
         assert one(dw, "    log {\n        output %s\n    }" % out)["output"] == out

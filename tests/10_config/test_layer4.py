@@ -195,9 +195,9 @@ def test_L4_09_tls_termination_with_files(dw):
     m = dw.adapt(l4("    :7443 {\n        route {\n            tls {\n                cert c.pem\n                key k.pem\n"
                     "            }\n            proxy 127.0.0.1:8080\n        }\n    }"))
     h = routes(m)["routes"][0]["handlers"][0]
-    assert (h["cert"], h["key"]) == ("./c.pem", "./k.pem")
+    assert (h["cert"], h["key"]) == (f"{dw.root}/c.pem", f"{dw.root}/k.pem")
     dw.fails(l4("    :7443 {\n        route {\n            tls {\n                cert nope.pem\n                key k.pem\n"
-                "            }\n        }\n    }"), "Dwaarfile:5:22: certificate file './nope.pem' is not readable")
+                "            }\n        }\n    }"), f"Dwaarfile:5:22: certificate file '{dw.root}/nope.pem' is not readable")
     dw.fails(l4("    :7443 {\n        route {\n            tls {\n                cert c.pem\n            }\n        }\n    }"),
              "layer4 'tls' needs both 'cert' and 'key'")
 
