@@ -124,34 +124,6 @@ static int argc_check(dw_cfg_parser_t *p, const dw_cfg_node_t *node, const dw_cf
     return dw_cfg_ext_argc(p, &node->name, args, nargs, min, max, what, NULL);
 }
 
-static bool is_ip_literal(dw_str_t h, int af)
-{
-    char buf[INET6_ADDRSTRLEN];
-    unsigned char bin[16];
-    if (h.len == 0 || h.len >= sizeof(buf)) return false;
-    memcpy(buf, h.ptr, h.len);
-    buf[h.len] = '\0';
-    return inet_pton(af, buf, bin) == 1;
-}
-
-static bool valid_hostname(dw_str_t h)
-{
-    if (h.len == 0 || h.len > 253) return false;
-    size_t label = 0;
-    for (size_t i = 0; i < h.len; i++) {
-        char c = h.ptr[i];
-        if (c == '.') {
-            if (label == 0) return false;
-            label = 0;
-        } else if ((dw_ascii_isalnum(c) || c == '-' || c == '_') && ++label <= 63) {
-            continue;
-        } else {
-            return false;
-        }
-    }
-    return label > 0;
-}
-
 /* RFC 9110 token characters. */
 static bool valid_header_name(dw_str_t n)
 {
@@ -669,9 +641,9 @@ static int parse_auth_address(dw_str_t s, dw_cfg_forward_auth_t *f)
             port = dw_str_sub(rest, 1, rest.len);
             f->port_explicit = true;
         }
-        if (!is_ip_literal(host, AF_INET6)) return -1;
+        if (!dw_cfg_is_ip_literal(host, AF_INET6)) return -1;
         f->host_is_ip = true;
-    } else if (is_ip_literal(s, AF_INET6)) {
+    } else if (dw_cfg_is_ip_literal(s, AF_INET6)) {
         f->host_is_ip = true;
     } else {
         ptrdiff_t colon = dw_str_chr(s, ':');
@@ -680,8 +652,8 @@ static int parse_auth_address(dw_str_t s, dw_cfg_forward_auth_t *f)
             port = dw_str_sub(s, (size_t)colon + 1, s.len);
             f->port_explicit = true;
         }
-        f->host_is_ip = is_ip_literal(host, AF_INET);
-        if (!f->host_is_ip && !valid_hostname(host)) return -1;
+        f->host_is_ip = dw_cfg_is_ip_literal(host, AF_INET);
+        if (!f->host_is_ip && !dw_cfg_valid_dns_name(host)) return -1;
     }
     if (f->port_explicit && dw_parse_port(port, &f->port) != DW_OK) return -1;
     f->host = host;
@@ -1045,8 +1017,8 @@ static int parse_bind_addr(dw_cfg_parser_t *p, const dw_cfg_token_t *t, dw_cfg_b
             if (rest.ptr[0] != ':') return -1;
             port = dw_str_sub(rest, 1, rest.len);
         }
-        if (!is_ip_literal(host, AF_INET6)) return -1;
-    } else if (!is_ip_literal(s, AF_INET6)) {
+        if (!dw_cfg_is_ip_literal(host, AF_INET6)) return -1;
+    } else if (!dw_cfg_is_ip_literal(s, AF_INET6)) {
         ptrdiff_t colon = dw_str_chr(s, ':');
         if (colon >= 0) {
             host = dw_str_sub(s, 0, (size_t)colon);
@@ -1054,7 +1026,7 @@ static int parse_bind_addr(dw_cfg_parser_t *p, const dw_cfg_token_t *t, dw_cfg_b
             if (port.len == 0) return -1;
         }
         /* only IP literals: a host name would need resolving (decision 24), a CIDR is a range */
-        if (host.len && !is_ip_literal(host, AF_INET)) return -1;
+        if (host.len && !dw_cfg_is_ip_literal(host, AF_INET)) return -1;
         if (!host.len && !port.len) return -1;
     }
     if (port.ptr && dw_parse_port(port, &b->port) != DW_OK) return -1;

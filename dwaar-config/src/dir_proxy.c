@@ -34,12 +34,7 @@ static const char *host_port(dw_cfg_parser_t *p, dw_str_t s, uint16_t default_po
             if (rest.ptr[0] != ':') return "unexpected text after ']'";
             port = dw_str_sub(rest, 1, rest.len), has_port = true;
         }
-        char buf[INET6_ADDRSTRLEN];
-        unsigned char bin[16];
-        if (host.len == 0 || host.len >= sizeof(buf)) return "invalid IPv6 address";
-        memcpy(buf, host.ptr, host.len);
-        buf[host.len] = '\0';
-        if (inet_pton(AF_INET6, buf, bin) != 1) return "invalid IPv6 address";
+        if (!dw_cfg_is_ip_literal(host, AF_INET6)) return "invalid IPv6 address";
     } else {
         ptrdiff_t colon = dw_str_chr(s, ':');
         host = s;

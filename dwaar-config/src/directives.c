@@ -8,7 +8,10 @@
 #define T  DW_DIRF_TERMINAL
 #define IM DW_DIRF_INLINE_MIN
 #define F  DW_DIRF_FAMILY
-#define D(name, kind, rank, flags, min, fn) {name, kind, rank, flags, min, dw_cfg_parse_##fn, dw_cfg_json_##fn}
+#define D(name, kind, rank, flags, min, fn)                                                        \
+    {                                                                                              \
+        name, kind, rank, flags, min, dw_cfg_parse_##fn, dw_cfg_json_##fn                          \
+    }
 
 const dw_cfg_dir_def_t dw_cfg_directives[] = {
     /* rank 1 */

@@ -25,33 +25,6 @@ static bool is_keyword(const dw_cfg_token_t *t)
 
 /* --- addresses ------------------------------------------------------------------------------ */
 
-static bool valid_dns_name(dw_str_t h)
-{
-    if (h.len == 0 || h.len > 253) return false;
-    size_t label = 0;
-    for (size_t i = 0; i < h.len; i++) {
-        char c = h.ptr[i];
-        if (c == '.') {
-            if (label == 0) return false;
-            label = 0;
-            continue;
-        }
-        if (!dw_ascii_isalnum(c) && c != '-' && c != '_') return false;
-        if (++label > 63) return false;
-    }
-    return label > 0;
-}
-
-static bool is_ip(dw_str_t h, int af)
-{
-    char buf[INET6_ADDRSTRLEN];
-    unsigned char bin[16];
-    if (h.len == 0 || h.len >= sizeof(buf)) return false;
-    memcpy(buf, h.ptr, h.len);
-    buf[h.len] = '\0';
-    return inet_pton(af, buf, bin) == 1;
-}
-
 /* `ip:port`, `[v6]:port`, `:port`, and with allow_name `host:port`. */
 static int split_hostport(dw_str_t s, bool allow_name, dw_str_t *host, uint16_t *port)
 {
@@ -63,14 +36,15 @@ static int split_hostport(dw_str_t s, bool allow_name, dw_str_t *host, uint16_t 
         dw_str_t rest = dw_str_sub(s, (size_t)close + 1, s.len);
         if (rest.len < 2 || rest.ptr[0] != ':') return -1;
         ps = dw_str_sub(rest, 1, rest.len);
-        if (!is_ip(h, AF_INET6)) return -1;
+        if (!dw_cfg_is_ip_literal(h, AF_INET6)) return -1;
     } else {
         ptrdiff_t colon = dw_str_chr(s, ':');
         if (colon < 0) return -1;
         h = dw_str_sub(s, 0, (size_t)colon);
         ps = dw_str_sub(s, (size_t)colon + 1, s.len);
         if (dw_str_chr(ps, ':') >= 0) return -1; /* IPv6 needs brackets */
-        if (h.len && !is_ip(h, AF_INET) && !(allow_name && valid_dns_name(h))) return -1;
+        if (h.len && !dw_cfg_is_ip_literal(h, AF_INET) && !(allow_name && dw_cfg_valid_dns_name(h)))
+            return -1;
     }
     if (dw_parse_port(ps, port) != DW_OK) return -1;
     *host = h;

@@ -16,8 +16,9 @@ void dw_config_free(dw_config_t *cfg)
     free(cfg);
 }
 
-static dw_config_t *load(const char *display, const char *base_dir, const char *path, const char *src,
-                         size_t len, const dw_cfg_load_opts_t *opts, dw_diags_t *diags)
+static dw_config_t *load(const char *display, const char *base_dir, const char *path,
+                         const char *src, size_t len, const dw_cfg_load_opts_t *opts,
+                         dw_diags_t *diags)
 {
     dw_config_t *cfg = calloc(1, sizeof(*cfg));
     if (!cfg) return NULL;
@@ -32,8 +33,8 @@ static dw_config_t *load(const char *display, const char *base_dir, const char *
     dw_cfg_global_defaults(&cfg->global);
 
     if (len > DW_CFG_MAX_FILE_SIZE) {
-        dw_cfg_err_at(&p, (dw_cfg_loc_t){disp, 0, 0}, "config file too large (%zu bytes, max %u bytes)", len,
-                      DW_CFG_MAX_FILE_SIZE);
+        dw_cfg_err_at(&p, (dw_cfg_loc_t){disp, 0, 0},
+                      "config file too large (%zu bytes, max %u bytes)", len, DW_CFG_MAX_FILE_SIZE);
     } else {
         dw_cfg_tokens_t toks = {0};
         if (dw_cfg_preprocess(&p, disp, src, len, &toks) == 0) {
@@ -44,10 +45,14 @@ static dw_config_t *load(const char *display, const char *base_dir, const char *
                 const struct dw_cfg_tree_item *it = &tree.items[i];
                 if (it->is_keyword && it->block.nargs) /* `layer4 x {` */
                     dw_cfg_err(&p, &it->block.args[0], "unexpected %s after '%.*s' (expected '{')",
-                               dw_cfg_tok_str(&p, &it->block.args[0]), DW_STR_FMT(it->block.name.text));
-                else if (!it->is_keyword) dw_cfg_parse_site(&p, it);
-                else if (dw_str_eq_c(it->block.name.text, "layer4")) dw_cfg_parse_layer4(&p, &it->block, &cfg->layer4);
-                else dw_cfg_parse_toplevel_timeouts(&p, &it->block);
+                               dw_cfg_tok_str(&p, &it->block.args[0]),
+                               DW_STR_FMT(it->block.name.text));
+                else if (!it->is_keyword)
+                    dw_cfg_parse_site(&p, it);
+                else if (dw_str_eq_c(it->block.name.text, "layer4"))
+                    dw_cfg_parse_layer4(&p, &it->block, &cfg->layer4);
+                else
+                    dw_cfg_parse_toplevel_timeouts(&p, &it->block);
             }
             dw_cfg_finish_sites(&p);
             dw_cfg_check_layer4_ports(&p);
@@ -63,8 +68,8 @@ static dw_config_t *load(const char *display, const char *base_dir, const char *
     return cfg;
 }
 
-dw_config_t *dw_cfg_load_string(const char *display_name, const char *base_dir, const char *src, size_t len,
-                                const dw_cfg_load_opts_t *opts, dw_diags_t *diags)
+dw_config_t *dw_cfg_load_string(const char *display_name, const char *base_dir, const char *src,
+                                size_t len, const dw_cfg_load_opts_t *opts, dw_diags_t *diags)
 {
     return load(display_name, base_dir, NULL, src, len, opts, diags);
 }
@@ -85,8 +90,9 @@ dw_config_t *dw_cfg_load_file(const char *path, const dw_cfg_load_opts_t *opts, 
         goto out;
     }
     if ((uint64_t)st.st_size > DW_CFG_MAX_FILE_SIZE) {
-        dw_diags_add(diags, DW_SEV_ERROR, display, 0, 0, "config file too large (%lld bytes, max %u bytes)",
-                     (long long)st.st_size, DW_CFG_MAX_FILE_SIZE);
+        dw_diags_add(diags, DW_SEV_ERROR, display, 0, 0,
+                     "config file too large (%lld bytes, max %u bytes)", (long long)st.st_size,
+                     DW_CFG_MAX_FILE_SIZE);
         close(fd);
         goto out;
     }

@@ -12,7 +12,8 @@
 /* --- diagnostics ------------------------------------------------------------------------ */
 
 DW_PRINTF(4, 0)
-static void vreport(dw_cfg_parser_t *p, dw_severity_t sev, dw_cfg_loc_t loc, const char *fmt, va_list ap)
+static void vreport(dw_cfg_parser_t *p, dw_severity_t sev, dw_cfg_loc_t loc, const char *fmt,
+                    va_list ap)
 {
     dw_diags_vadd(p->diags, sev, loc.file, loc.line, loc.col, fmt, ap);
 }
@@ -58,8 +59,14 @@ void dw_cfg_err_enum(dw_cfg_parser_t *p, const dw_cfg_token_t *at, const char *d
 
 /* --- values ------------------------------------------------------------------------------ */
 
-dw_str_t dw_cfg_strdup(dw_cfg_parser_t *p, dw_str_t s) { return dw_arena_str_dup(p->arena, s); }
-dw_str_t dw_cfg_str(dw_cfg_parser_t *p, const dw_cfg_token_t *t) { return dw_cfg_strdup(p, t->text); }
+dw_str_t dw_cfg_strdup(dw_cfg_parser_t *p, dw_str_t s)
+{
+    return dw_arena_str_dup(p->arena, s);
+}
+dw_str_t dw_cfg_str(dw_cfg_parser_t *p, const dw_cfg_token_t *t)
+{
+    return dw_cfg_strdup(p, t->text);
+}
 
 const char *dw_cfg_tok_str(dw_cfg_parser_t *p, const dw_cfg_token_t *t)
 {
@@ -74,21 +81,26 @@ int dw_cfg_arg_duration(dw_cfg_parser_t *p, const dw_cfg_token_t *t, const char 
     int rc = dw_parse_duration_ms(t->text, ms);
     if (rc == DW_OK) return 0;
     if (rc == DW_ERANGE)
-        dw_cfg_err(p, t, "invalid value for '%s': duration '%.*s' is too large", directive, DW_STR_FMT(t->text));
+        dw_cfg_err(p, t, "invalid value for '%s': duration '%.*s' is too large", directive,
+                   DW_STR_FMT(t->text));
     else
         dw_cfg_err(p, t, "invalid value for '%s': '%.*s' is not a valid duration\n    expected: %s",
                    directive, DW_STR_FMT(t->text), hint ? hint : "duration, e.g., 30s or 2m");
     return -1;
 }
 
-int dw_cfg_arg_size(dw_cfg_parser_t *p, const dw_cfg_token_t *t, const char *directive, uint64_t *bytes)
+int dw_cfg_arg_size(dw_cfg_parser_t *p, const dw_cfg_token_t *t, const char *directive,
+                    uint64_t *bytes)
 {
     int rc = dw_parse_size(t->text, bytes);
     if (rc == DW_OK) return 0;
     if (rc == DW_ERANGE)
-        dw_cfg_err(p, t, "invalid value for '%s': size '%.*s' is too large", directive, DW_STR_FMT(t->text));
+        dw_cfg_err(p, t, "invalid value for '%s': size '%.*s' is too large", directive,
+                   DW_STR_FMT(t->text));
     else
-        dw_cfg_err(p, t, "invalid value for '%s': '%.*s' is not a valid size\n    expected: size, e.g., 512k, 10MB or 1GiB",
+        dw_cfg_err(p, t,
+                   "invalid value for '%s': '%.*s' is not a valid size\n    expected: size, e.g., "
+                   "512k, 10MB or 1GiB",
                    directive, DW_STR_FMT(t->text));
     return -1;
 }
@@ -119,19 +131,52 @@ int dw_cfg_parse_cidr(dw_str_t text, dw_cfg_cidr_t *out)
     memset(out, 0, sizeof(*out));
     ptrdiff_t slash = dw_str_chr(text, '/');
     dw_str_t ip = slash >= 0 ? dw_str_sub(text, 0, (size_t)slash) : text;
-    if (ip.len >= 2 && ip.ptr[0] == '[' && ip.ptr[ip.len - 1] == ']') ip = dw_str_sub(ip, 1, ip.len - 2);
+    if (ip.len >= 2 && ip.ptr[0] == '[' && ip.ptr[ip.len - 1] == ']')
+        ip = dw_str_sub(ip, 1, ip.len - 2);
     if (ip.len == 0 || ip.len >= sizeof(buf)) return -1;
     memcpy(buf, ip.ptr, ip.len);
     buf[ip.len] = '\0';
     unsigned max;
-    if (inet_pton(AF_INET, buf, out->addr) == 1) out->family = 4, max = 32;
-    else if (inet_pton(AF_INET6, buf, out->addr) == 1) out->family = 6, max = 128;
-    else return -1;
+    if (inet_pton(AF_INET, buf, out->addr) == 1)
+        out->family = 4, max = 32;
+    else if (inet_pton(AF_INET6, buf, out->addr) == 1)
+        out->family = 6, max = 128;
+    else
+        return -1;
     uint64_t prefix = max;
-    if (slash >= 0 && (dw_parse_u64(dw_str_sub(text, (size_t)slash + 1, text.len), &prefix) != DW_OK || prefix > max))
+    if (slash >= 0 &&
+        (dw_parse_u64(dw_str_sub(text, (size_t)slash + 1, text.len), &prefix) != DW_OK ||
+         prefix > max))
         return -1;
     out->prefix = (uint8_t)prefix;
     return 0;
+}
+
+bool dw_cfg_is_ip_literal(dw_str_t h, int af)
+{
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char bin[16];
+    if (h.len == 0 || h.len >= sizeof(buf)) return false;
+    memcpy(buf, h.ptr, h.len);
+    buf[h.len] = '\0';
+    return inet_pton(af, buf, bin) == 1;
+}
+
+bool dw_cfg_valid_dns_name(dw_str_t h)
+{
+    if (h.len == 0 || h.len > 253) return false;
+    size_t label = 0;
+    for (size_t i = 0; i < h.len; i++) {
+        char c = h.ptr[i];
+        if (c == '.') {
+            if (label == 0) return false;
+            label = 0;
+            continue;
+        }
+        if (!dw_ascii_isalnum(c) && c != '-' && c != '_') return false;
+        if (++label > 63) return false;
+    }
+    return label > 0;
 }
 
 dw_str_t dw_cfg_resolve_path(dw_cfg_parser_t *p, dw_str_t path)
@@ -141,7 +186,8 @@ dw_str_t dw_cfg_resolve_path(dw_cfg_parser_t *p, dw_str_t path)
     return s ? dw_str_c(s) : DW_STR_NULL;
 }
 
-int dw_cfg_check_readable(dw_cfg_parser_t *p, const dw_cfg_token_t *at, dw_str_t path, const char *what)
+int dw_cfg_check_readable(dw_cfg_parser_t *p, const dw_cfg_token_t *at, dw_str_t path,
+                          const char *what)
 {
     if (!p->opts || !p->opts->check_files) return 0;
     const char *c = dw_arena_strndup(&p->scratch, path.ptr, path.len);
@@ -154,15 +200,16 @@ int dw_cfg_check_regex(dw_cfg_parser_t *p, const dw_cfg_token_t *at, dw_str_t re
 {
     int code;
     PCRE2_SIZE off;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re.ptr, re.len, caseless ? PCRE2_CASELESS : 0, &code, &off, NULL);
+    pcre2_code *c =
+        pcre2_compile((PCRE2_SPTR)re.ptr, re.len, caseless ? PCRE2_CASELESS : 0, &code, &off, NULL);
     if (c) {
         pcre2_code_free(c);
         return 0;
     }
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(code, msg, sizeof(msg));
-    dw_cfg_err(p, at, "invalid regular expression '%.*s': %s at offset %zu", DW_STR_FMT(re), (const char *)msg,
-               (size_t)off);
+    dw_cfg_err(p, at, "invalid regular expression '%.*s': %s at offset %zu", DW_STR_FMT(re),
+               (const char *)msg, (size_t)off);
     return -1;
 }
 
@@ -175,7 +222,8 @@ bool dw_cfg_is_matcher_token(const dw_cfg_token_t *t)
     return dw_str_eq_c(t->text, "*") || c == '/' || (c == '@' && t->text.len > 1);
 }
 
-const dw_cfg_matcher_t *dw_cfg_find_matcher(dw_cfg_parser_t *p, const dw_cfg_token_t *at, dw_str_t name)
+const dw_cfg_matcher_t *dw_cfg_find_matcher(dw_cfg_parser_t *p, const dw_cfg_token_t *at,
+                                            dw_str_t name)
 {
     for (dw_cfg_scope_t *s = p->scope; s; s = s->parent)
         for (size_t i = 0; i < s->block->nmatchers; i++)
@@ -211,11 +259,13 @@ static bool valid_matcher_name(dw_str_t n)
     return true;
 }
 
-static void parse_matcher_def(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_cfg_block_t *b, size_t *cap)
+static void parse_matcher_def(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_cfg_block_t *b,
+                              size_t *cap)
 {
     dw_str_t name = dw_str_sub(node->name.text, 1, node->name.text.len);
     if (!valid_matcher_name(name)) {
-        dw_cfg_err(p, &node->name, "invalid matcher name '%.*s' (allowed: letters, digits, '_' and '-')",
+        dw_cfg_err(p, &node->name,
+                   "invalid matcher name '%.*s' (allowed: letters, digits, '_' and '-')",
                    DW_STR_FMT(node->name.text));
         return;
     }
@@ -244,7 +294,8 @@ static void parse_matcher_def(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_
             if (c && dw_cfg_parse_cond(p, &node->children[i], c) < 0) m->nconds--;
         }
     } else {
-        dw_cfg_err(p, &node->name, "matcher '@%.*s' needs a condition (e.g. 'path /api/*') or a block",
+        dw_cfg_err(p, &node->name,
+                   "matcher '@%.*s' needs a condition (e.g. 'path /api/*') or a block",
                    DW_STR_FMT(name));
     }
 }
@@ -252,11 +303,44 @@ static void parse_matcher_def(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_
 /* --- directives ---------------------------------------------------------------------------- */
 
 static const char *const known_subdirectives[] = {
-    "to", "lb_policy", "health_uri", "health_interval", "fail_duration", "max_conns", "lb_retries",
-    "lb_try_duration", "transport", "header_up", "header_down", "scale_to_zero", "browse", "fallback",
-    "index", "path", "path_regexp", "host", "method", "header_regexp", "query", "protocol", "remote_ip",
-    "client_ip", "not", "expression", "file", "http_port", "https_port", "email", "debug", "auto_https",
-    "drain_timeout", "drain_timeout_secs", "timeouts", "servers", "layer4", "auto_update",
+    "to",
+    "lb_policy",
+    "health_uri",
+    "health_interval",
+    "fail_duration",
+    "max_conns",
+    "lb_retries",
+    "lb_try_duration",
+    "transport",
+    "header_up",
+    "header_down",
+    "scale_to_zero",
+    "browse",
+    "fallback",
+    "index",
+    "path",
+    "path_regexp",
+    "host",
+    "method",
+    "header_regexp",
+    "query",
+    "protocol",
+    "remote_ip",
+    "client_ip",
+    "not",
+    "expression",
+    "file",
+    "http_port",
+    "https_port",
+    "email",
+    "debug",
+    "auto_https",
+    "drain_timeout",
+    "drain_timeout_secs",
+    "timeouts",
+    "servers",
+    "layer4",
+    "auto_update",
 };
 
 static void unknown_directive(dw_cfg_parser_t *p, const dw_cfg_token_t *t)
@@ -272,14 +356,17 @@ static void unknown_directive(dw_cfg_parser_t *p, const dw_cfg_token_t *t)
         if (d < bestd) bestd = d, best = known_subdirectives[i];
     }
     if (best)
-        dw_cfg_err(p, t, "unknown directive '%.*s' \xe2\x80\x94 did you mean '%s'?", DW_STR_FMT(t->text), best);
+        dw_cfg_err(p, t, "unknown directive '%.*s' \xe2\x80\x94 did you mean '%s'?",
+                   DW_STR_FMT(t->text), best);
     else
         dw_cfg_err(p, t, "unknown directive '%.*s'", DW_STR_FMT(t->text));
 }
 
-static void parse_directive(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_cfg_block_t *b, size_t *cap)
+static void parse_directive(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_cfg_block_t *b,
+                            size_t *cap)
 {
-    const dw_cfg_dir_def_t *def = node->name.kind == DW_TOK_WORD ? dw_cfg_dir_lookup(node->name.text) : NULL;
+    const dw_cfg_dir_def_t *def =
+        node->name.kind == DW_TOK_WORD ? dw_cfg_dir_lookup(node->name.text) : NULL;
     if (!def) {
         unknown_directive(p, &node->name);
         return;
@@ -336,7 +423,8 @@ int dw_cfg_parse_handle(dw_cfg_parser_t *p, const dw_cfg_node_t *node, const dw_
     const char *name = d->name;
     if (d->kind == DW_DIR_HANDLE_PATH) {
         if (nargs == 0 || args[0].kind != DW_TOK_WORD || args[0].text.ptr[0] != '/') {
-            dw_cfg_err(p, nargs ? &args[0] : &node->name, "handle_path requires a path prefix pattern");
+            dw_cfg_err(p, nargs ? &args[0] : &node->name,
+                       "handle_path requires a path prefix pattern");
             return -1;
         }
         d->match.kind = DW_MATCH_PATH;
@@ -357,19 +445,21 @@ int dw_cfg_parse_handle(dw_cfg_parser_t *p, const dw_cfg_node_t *node, const dw_
         args += used, nargs -= used;
     }
     if (nargs > 0) {
-        dw_cfg_err(p, &args[0], "unexpected argument %s to '%s'", dw_cfg_tok_str(p, &args[0]), name);
+        dw_cfg_err(p, &args[0], "unexpected argument %s to '%s'", dw_cfg_tok_str(p, &args[0]),
+                   name);
         return -1;
     }
     if (!node->has_block) {
         dw_cfg_err(p, &node->name, "expected '{' to open the '%s' block", name);
         return -1;
     }
-    d->u.handle.block = dw_cfg_parse_block(p, node, d->kind == DW_DIR_ROUTE ? DW_SCOPE_ROUTE : DW_SCOPE_HANDLE);
+    d->u.handle.block =
+        dw_cfg_parse_block(p, node, d->kind == DW_DIR_ROUTE ? DW_SCOPE_ROUTE : DW_SCOPE_HANDLE);
     return d->u.handle.block ? 0 : -1;
 }
 
-int dw_cfg_parse_handle_errors(dw_cfg_parser_t *p, const dw_cfg_node_t *node, const dw_cfg_token_t *args,
-                               size_t nargs, dw_cfg_directive_t *d)
+int dw_cfg_parse_handle_errors(dw_cfg_parser_t *p, const dw_cfg_node_t *node,
+                               const dw_cfg_token_t *args, size_t nargs, dw_cfg_directive_t *d)
 {
     size_t cap = 0;
     int rc = 0;
@@ -377,18 +467,21 @@ int dw_cfg_parse_handle_errors(dw_cfg_parser_t *p, const dw_cfg_node_t *node, co
         dw_str_t t = args[i].text;
         struct dw_cfg_status_filter f = {0};
         uint64_t v;
-        if (t.len == 3 && (t.ptr[0] == '4' || t.ptr[0] == '5') && (t.ptr[1] | 32) == 'x' && (t.ptr[2] | 32) == 'x') {
+        if (t.len == 3 && (t.ptr[0] == '4' || t.ptr[0] == '5') && (t.ptr[1] | 32) == 'x' &&
+            (t.ptr[2] | 32) == 'x') {
             f.code = (uint16_t)((t.ptr[0] - '0') * 100);
             f.is_class = true;
         } else if (dw_parse_u64(t, &v) == DW_OK && v >= 400 && v <= 599) {
             f.code = (uint16_t)v;
         } else {
-            dw_cfg_err(p, &args[i], "invalid status for 'handle_errors': '%.*s' (expected 400-599, 4xx or 5xx)",
+            dw_cfg_err(p, &args[i],
+                       "invalid status for 'handle_errors': '%.*s' (expected 400-599, 4xx or 5xx)",
                        DW_STR_FMT(t));
             rc = -1;
             continue;
         }
-        struct dw_cfg_status_filter *slot = DW_ARENA_PUSH(p->arena, d->u.handle.statuses, d->u.handle.nstatuses, cap);
+        struct dw_cfg_status_filter *slot =
+            DW_ARENA_PUSH(p->arena, d->u.handle.statuses, d->u.handle.nstatuses, cap);
         if (slot) *slot = f;
     }
     if (!node->has_block) {
@@ -401,7 +494,8 @@ int dw_cfg_parse_handle_errors(dw_cfg_parser_t *p, const dw_cfg_node_t *node, co
             const dw_cfg_directive_t *o = &b->dirs[i];
             if (o != d && o->kind == DW_DIR_HANDLE_ERRORS && o->u.handle.nstatuses == 0) {
                 dw_cfg_err(p, &node->name,
-                           "only one 'handle_errors' block without status codes is allowed (the other is at line %u)",
+                           "only one 'handle_errors' block without status codes is allowed (the "
+                           "other is at line %u)",
                            o->loc.line);
                 return -1;
             }
@@ -434,5 +528,11 @@ static void json_handle_common(dw_json_t *j, const dw_cfg_directive_t *d)
     }
 }
 
-void dw_cfg_json_handle(dw_json_t *j, const dw_cfg_directive_t *d) { json_handle_common(j, d); }
-void dw_cfg_json_handle_errors(dw_json_t *j, const dw_cfg_directive_t *d) { json_handle_common(j, d); }
+void dw_cfg_json_handle(dw_json_t *j, const dw_cfg_directive_t *d)
+{
+    json_handle_common(j, d);
+}
+void dw_cfg_json_handle_errors(dw_json_t *j, const dw_cfg_directive_t *d)
+{
+    json_handle_common(j, d);
+}

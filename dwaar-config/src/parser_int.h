@@ -29,18 +29,18 @@ typedef struct dw_cfg_tree {
     struct dw_cfg_tree_item {
         dw_cfg_token_t *addrs; /* site addresses (commas split off); none for layer4 */
         size_t naddrs;
-        dw_cfg_node_t block;   /* site: name = first address; layer4: the `layer4` line */
-        bool is_keyword; /* a top-level `layer4 {` or `timeouts {` block, not a site */
-    } *items;
+        dw_cfg_node_t block; /* site: name = first address; layer4: the `layer4` line */
+        bool is_keyword;     /* a top-level `layer4 {` or `timeouts {` block, not a site */
+    } * items;
     size_t nitems;
 } dw_cfg_tree_t;
 
 typedef enum dw_cfg_scope_kind {
     DW_SCOPE_SITE = 0,
-    DW_SCOPE_HANDLE,        /* handle, handle_path */
+    DW_SCOPE_HANDLE, /* handle, handle_path */
     DW_SCOPE_ROUTE,
     DW_SCOPE_HANDLE_ERRORS,
-    DW_SCOPE_OTHER,         /* a directive-owned block that holds directives (intercept) */
+    DW_SCOPE_OTHER, /* a directive-owned block that holds directives (intercept) */
 } dw_cfg_scope_kind_t;
 
 typedef struct dw_cfg_scope {
@@ -52,8 +52,7 @@ typedef struct dw_cfg_scope {
 typedef struct dw_cfg_parser dw_cfg_parser_t;
 
 typedef int (*dw_cfg_dir_parse_fn)(dw_cfg_parser_t *p, const dw_cfg_node_t *node,
-                                   const dw_cfg_token_t *args, size_t nargs,
-                                   dw_cfg_directive_t *d);
+                                   const dw_cfg_token_t *args, size_t nargs, dw_cfg_directive_t *d);
 typedef void (*dw_cfg_dir_json_fn)(dw_json_t *j, const dw_cfg_directive_t *d);
 
 #define DW_DIRF_MATCHER    0x01u /* takes an optional matcher token [m] */
@@ -64,8 +63,8 @@ typedef void (*dw_cfg_dir_json_fn)(dw_json_t *j, const dw_cfg_directive_t *d);
 
 typedef struct dw_cfg_dir_def {
     const char *name;
-    uint16_t kind;       /* dw_cfg_dir_kind_t */
-    uint8_t rank;        /* spec 10 §4.1; 0 = configuration only */
+    uint16_t kind; /* dw_cfg_dir_kind_t */
+    uint8_t rank;  /* spec 10 §4.1; 0 = configuration only */
     uint8_t flags;
     uint8_t matcher_min; /* arguments that must remain after a matcher token (§1.5) */
     dw_cfg_dir_parse_fn parse;
@@ -79,8 +78,8 @@ const dw_cfg_dir_def_t *dw_cfg_dir_by_kind(unsigned kind);
 
 struct dw_cfg_parser {
     dw_config_t *cfg;
-    dw_arena_t *arena;   /* the model's arena (== &cfg->arena) */
-    dw_arena_t scratch;  /* tokens, tree, pending checks; freed when the load ends */
+    dw_arena_t *arena;  /* the model's arena (== &cfg->arena) */
+    dw_arena_t scratch; /* tokens, tree, pending checks; freed when the load ends */
     dw_diags_t *diags;
     const dw_cfg_load_opts_t *opts;
     dw_cfg_scope_t *scope; /* innermost block being parsed */
@@ -95,7 +94,8 @@ struct dw_cfg_parser {
 
 /* --- diagnostics ------------------------------------------------------------------------ */
 void dw_cfg_err(dw_cfg_parser_t *p, const dw_cfg_token_t *at, const char *fmt, ...) DW_PRINTF(3, 4);
-void dw_cfg_warn(dw_cfg_parser_t *p, const dw_cfg_token_t *at, const char *fmt, ...) DW_PRINTF(3, 4);
+void dw_cfg_warn(dw_cfg_parser_t *p, const dw_cfg_token_t *at, const char *fmt, ...)
+    DW_PRINTF(3, 4);
 void dw_cfg_err_at(dw_cfg_parser_t *p, dw_cfg_loc_t loc, const char *fmt, ...) DW_PRINTF(3, 4);
 void dw_cfg_warn_at(dw_cfg_parser_t *p, dw_cfg_loc_t loc, const char *fmt, ...) DW_PRINTF(3, 4);
 /* decision 17: invalid value for '<directive>': '<value>' (expected one of: <allowed>) */
@@ -123,6 +123,11 @@ int dw_cfg_arg_uint(dw_cfg_parser_t *p, const dw_cfg_token_t *t, const char *dir
                     uint64_t min, uint64_t max, uint64_t *out);
 /* An IP or CIDR (no error reported; returns 0 or -1). */
 int dw_cfg_parse_cidr(dw_str_t text, dw_cfg_cidr_t *out);
+/* An IP literal of family af (AF_INET or AF_INET6), without brackets. */
+bool dw_cfg_is_ip_literal(dw_str_t h, int af);
+/* Dot-separated labels of [A-Za-z0-9_-], 1-63 bytes each, 253 in all (upstream and
+ * listener host names; site host keys are stricter, see site.c). */
+bool dw_cfg_valid_dns_name(dw_str_t h);
 /* A path relative to the top-level Dwaarfile's directory (decision 25); absolute unchanged. */
 dw_str_t dw_cfg_resolve_path(dw_cfg_parser_t *p, dw_str_t path);
 /* With opts->check_files: reports `<what> file '<path>' is not readable: <reason>`. */
@@ -140,7 +145,8 @@ size_t dw_cfg_take_matcher(dw_cfg_parser_t *p, const dw_cfg_token_t *args, size_
 /* True for an unquoted `*`, `/...` or `@...` word. */
 bool dw_cfg_is_matcher_token(const dw_cfg_token_t *t);
 /* Resolves @name through the enclosing scopes; reports `matcher '@x' is not defined`. */
-const dw_cfg_matcher_t *dw_cfg_find_matcher(dw_cfg_parser_t *p, const dw_cfg_token_t *at, dw_str_t name);
+const dw_cfg_matcher_t *dw_cfg_find_matcher(dw_cfg_parser_t *p, const dw_cfg_token_t *at,
+                                            dw_str_t name);
 
 /* --- implemented per area ---------------------------------------------------------------- */
 /* matcher.c: one condition line of a named matcher (spec 10 §5). */

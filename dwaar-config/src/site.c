@@ -26,8 +26,10 @@ static bool host_key(dw_cfg_parser_t *p, dw_str_t h, dw_cfg_address_t *a)
         size_t j = i;
         while (j < s.len && s.ptr[j] != '.') j++;
         dw_str_t label = dw_str_sub(s, i, j - i);
-        if (first && dw_str_eq_c(label, "*") && j < s.len) a->wildcard = true;
-        else if (!valid_label(label)) return false;
+        if (first && dw_str_eq_c(label, "*") && j < s.len)
+            a->wildcard = true;
+        else if (!valid_label(label))
+            return false;
         first = false;
         i = j + 1;
     }
@@ -40,10 +42,13 @@ static int parse_address(dw_cfg_parser_t *p, const dw_cfg_token_t *t, dw_cfg_add
     dw_str_t s = t->text;
     a->original = dw_cfg_str(p, t);
     a->loc = dw_cfg_tok_loc(t);
-    if (s.len >= 7 && memcmp(s.ptr, "http://", 7) == 0) a->scheme = DW_SCHEME_HTTP, s = dw_str_sub(s, 7, s.len);
-    else if (s.len >= 8 && memcmp(s.ptr, "https://", 8) == 0) a->scheme = DW_SCHEME_HTTPS, s = dw_str_sub(s, 8, s.len);
+    if (s.len >= 7 && memcmp(s.ptr, "http://", 7) == 0)
+        a->scheme = DW_SCHEME_HTTP, s = dw_str_sub(s, 7, s.len);
+    else if (s.len >= 8 && memcmp(s.ptr, "https://", 8) == 0)
+        a->scheme = DW_SCHEME_HTTPS, s = dw_str_sub(s, 8, s.len);
     else if (dw_str_find(s, DW_STR("://")) >= 0) {
-        dw_cfg_err(p, t, "invalid site address '%.*s' (scheme must be http:// or https://)", DW_STR_FMT(t->text));
+        dw_cfg_err(p, t, "invalid site address '%.*s' (scheme must be http:// or https://)",
+                   DW_STR_FMT(t->text));
         return -1;
     }
     if (dw_str_chr(s, '/') >= 0) {
@@ -61,15 +66,11 @@ static int parse_address(dw_cfg_parser_t *p, const dw_cfg_token_t *t, dw_cfg_add
             port = dw_str_sub(rest, 1, rest.len);
             a->port_explicit = true;
         }
-        char buf[INET6_ADDRSTRLEN];
-        unsigned char bin[16];
-        if (host.len == 0 || host.len >= sizeof(buf)) goto bad;
-        memcpy(buf, host.ptr, host.len);
-        buf[host.len] = '\0';
-        if (inet_pton(AF_INET6, buf, bin) != 1) goto bad;
+        if (!dw_cfg_is_ip_literal(host, AF_INET6)) goto bad;
         a->host_is_ip = true;
         a->host = dw_cfg_strdup(p, host);
-        for (size_t i = 0; i < a->host.len; i++) ((char *)a->host.ptr)[i] = dw_ascii_lower(a->host.ptr[i]);
+        for (size_t i = 0; i < a->host.len; i++)
+            ((char *)a->host.ptr)[i] = dw_ascii_lower(a->host.ptr[i]);
     } else {
         ptrdiff_t colon = dw_str_chr(s, ':');
         if (colon >= 0) {
@@ -79,15 +80,11 @@ static int parse_address(dw_cfg_parser_t *p, const dw_cfg_token_t *t, dw_cfg_add
             if (dw_str_chr(port, ':') >= 0) goto bad; /* IPv6 needs brackets */
         }
         if (host.len) {
-            char buf[64];
-            unsigned char bin[4];
-            if (host.len < sizeof(buf)) {
-                memcpy(buf, host.ptr, host.len);
-                buf[host.len] = '\0';
-                if (inet_pton(AF_INET, buf, bin) == 1) a->host_is_ip = true;
-            }
-            if (a->host_is_ip) a->host = dw_cfg_strdup(p, host);
-            else if (!host_key(p, host, a)) goto bad;
+            a->host_is_ip = dw_cfg_is_ip_literal(host, AF_INET);
+            if (a->host_is_ip)
+                a->host = dw_cfg_strdup(p, host);
+            else if (!host_key(p, host, a))
+                goto bad;
         } else {
             a->host = DW_STR("");
         }
@@ -118,7 +115,8 @@ static size_t count_routes(const dw_cfg_block_t *b, int depth)
     for (size_t i = 0; i < b->ndirs; i++) {
         const dw_cfg_directive_t *d = &b->dirs[i];
         if (d->terminal) n++;
-        if (d->kind == DW_DIR_HANDLE || d->kind == DW_DIR_HANDLE_PATH || d->kind == DW_DIR_ROUTE) n++;
+        if (d->kind == DW_DIR_HANDLE || d->kind == DW_DIR_HANDLE_PATH || d->kind == DW_DIR_ROUTE)
+            n++;
         if (d->kind == DW_DIR_HANDLE || d->kind == DW_DIR_HANDLE_PATH || d->kind == DW_DIR_ROUTE ||
             d->kind == DW_DIR_HANDLE_ERRORS)
             n += count_routes(d->u.handle.block, depth + 1);
@@ -171,12 +169,17 @@ void dw_cfg_finish_sites(dw_cfg_parser_t *p)
         for (size_t i = 0; i < site->naddrs; i++) {
             dw_cfg_address_t *a = &site->addrs[i];
             bool on;
-            if (g->auto_https == DW_AUTO_HTTPS_OFF || a->scheme == DW_SCHEME_HTTP) on = false;
-            else if (tls) on = tls->kind != DW_CFG_TLS_OFF;
-            else if (a->scheme == DW_SCHEME_HTTPS) on = true;
+            if (g->auto_https == DW_AUTO_HTTPS_OFF || a->scheme == DW_SCHEME_HTTP)
+                on = false;
+            else if (tls)
+                on = tls->kind != DW_CFG_TLS_OFF;
+            else if (a->scheme == DW_SCHEME_HTTPS)
+                on = true;
             /* Caddy: an explicit http_port means plain HTTP */
-            else if (a->port_explicit && a->port == g->http_port) on = false;
-            else on = is_public_name(a);
+            else if (a->port_explicit && a->port == g->http_port)
+                on = false;
+            else
+                on = is_public_name(a);
             a->tls = on;
             if (!a->port_explicit) a->port = on ? g->https_port : g->http_port;
             site_tls |= on;
@@ -198,8 +201,11 @@ void dw_cfg_finish_sites(dw_cfg_parser_t *p)
                 key[a->host.len + 1] = (char)(a->port >> 8);
                 key[a->host.len + 2] = (char)(a->port & 0xff);
                 dw_str_t k = dw_str_make(key, a->host.len + 3);
-                if (dw_strmap_get(&seen, k)) dw_cfg_err_at(p, a->loc, "ambiguous site definition: %.*s", DW_STR_FMT(a->original));
-                else dw_strmap_put(&seen, k, (void *)a, NULL);
+                if (dw_strmap_get(&seen, k))
+                    dw_cfg_err_at(p, a->loc, "ambiguous site definition: %.*s",
+                                  DW_STR_FMT(a->original));
+                else
+                    dw_strmap_put(&seen, k, (void *)a, NULL);
             }
             uint8_t want = a->tls ? 2 : 1;
             if (port_tls[a->port] && port_tls[a->port] != want)

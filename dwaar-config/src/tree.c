@@ -11,19 +11,28 @@ typedef struct cursor {
     size_t n, i;
 } cursor_t;
 
-static const dw_cfg_token_t *peek(cursor_t *c) { return &c->v[c->i < c->n ? c->i : c->n - 1]; }
+static const dw_cfg_token_t *peek(cursor_t *c)
+{
+    return &c->v[c->i < c->n ? c->i : c->n - 1];
+}
 static const dw_cfg_token_t *next(cursor_t *c)
 {
     const dw_cfg_token_t *t = peek(c);
     if (c->i < c->n - 1) c->i++;
     return t;
 }
-static bool at(cursor_t *c, int kind) { return peek(c)->kind == kind; }
+static bool at(cursor_t *c, int kind)
+{
+    return peek(c)->kind == kind;
+}
 static void skip_eols(cursor_t *c)
 {
     while (at(c, DW_TOK_EOL)) next(c);
 }
-static bool is_value(const dw_cfg_token_t *t) { return t->kind == DW_TOK_WORD || t->kind == DW_TOK_QUOTED; }
+static bool is_value(const dw_cfg_token_t *t)
+{
+    return t->kind == DW_TOK_WORD || t->kind == DW_TOK_QUOTED;
+}
 
 /* Skips to the end of the current logical line (error recovery). */
 static void skip_line(cursor_t *c)
@@ -94,13 +103,18 @@ static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, in
         }
         if (t->kind == DW_TOK_EOF) {
             if (what && strcmp(what, "site block") == 0)
-                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close site block '%.*s'",
-                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len), parent->name.text.ptr);
+                dw_cfg_err(c->p, &parent->open,
+                           "unexpected end of file, expected '}' to close site block '%.*s'",
+                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len),
+                           parent->name.text.ptr);
             else if (what)
-                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close %s", what);
+                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close %s",
+                           what);
             else
-                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close '%.*s' block",
-                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len), parent->name.text.ptr);
+                dw_cfg_err(c->p, &parent->open,
+                           "unexpected end of file, expected '}' to close '%.*s' block",
+                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len),
+                           parent->name.text.ptr);
             return;
         }
         if (t->kind == DW_TOK_OPEN) {
@@ -108,7 +122,8 @@ static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, in
             next(c);
             continue;
         }
-        dw_cfg_node_t *node = DW_ARENA_PUSH(&c->p->scratch, parent->children, parent->nchildren, cap);
+        dw_cfg_node_t *node =
+            DW_ARENA_PUSH(&c->p->scratch, parent->children, parent->nchildren, cap);
         if (!node) return;
         parse_line(c, node, depth);
         if (!at(c, DW_TOK_EOL) && !at(c, DW_TOK_CLOSE) && !at(c, DW_TOK_EOF)) {
@@ -138,8 +153,12 @@ static bool parse_addresses(cursor_t *c, struct dw_cfg_tree_item *item)
             continue;
         }
         if (!is_value(t)) {
-            if (item->naddrs == 0) dw_cfg_err(c->p, t, "expected site address (e.g. 'example.com'), got %s", dw_cfg_tok_str(c->p, t));
-            else dw_cfg_err(c->p, t, "expected '{' to open the site block, got %s", dw_cfg_tok_str(c->p, t));
+            if (item->naddrs == 0)
+                dw_cfg_err(c->p, t, "expected site address (e.g. 'example.com'), got %s",
+                           dw_cfg_tok_str(c->p, t));
+            else
+                dw_cfg_err(c->p, t, "expected '{' to open the site block, got %s",
+                           dw_cfg_tok_str(c->p, t));
             return false;
         }
         next(c);
@@ -151,7 +170,8 @@ static bool parse_addresses(cursor_t *c, struct dw_cfg_tree_item *item)
             size_t b = a;
             while (b < s.len && s.ptr[b] != ',') b++;
             if (b > a) {
-                dw_cfg_token_t *slot = DW_ARENA_PUSH(&c->p->scratch, item->addrs, item->naddrs, cap);
+                dw_cfg_token_t *slot =
+                    DW_ARENA_PUSH(&c->p->scratch, item->addrs, item->naddrs, cap);
                 if (slot) {
                     *slot = *t;
                     slot->text = dw_str_sub(s, a, b - a);
@@ -196,7 +216,8 @@ void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_t
         struct dw_cfg_tree_item *item = DW_ARENA_PUSH(&p->scratch, tree->items, tree->nitems, cap);
         if (!item) return;
         const dw_cfg_token_t *t = peek(&c);
-        if (t->kind == DW_TOK_WORD && (dw_str_eq_c(t->text, "layer4") || dw_str_eq_c(t->text, "timeouts")) &&
+        if (t->kind == DW_TOK_WORD &&
+            (dw_str_eq_c(t->text, "layer4") || dw_str_eq_c(t->text, "timeouts")) &&
             line_opens_block(&c)) {
             /* top-level `layer4 {` (§8.1) and `timeouts {` ([20 §3.4]) */
             item->is_keyword = true;
