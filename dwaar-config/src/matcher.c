@@ -247,10 +247,7 @@ static int parse_not(dw_cfg_parser_t *p, const dw_cfg_node_t *line, dw_cfg_cond_
     int rc = 0;
     if (line->nargs > 0) {
         /* `not <cond> <args> [{…}]`: one inner condition */
-        dw_cfg_node_t inner = *line;
-        inner.name = line->args[0];
-        inner.args = line->args + 1;
-        inner.nargs = line->nargs - 1;
+        dw_cfg_node_t inner = dw_cfg_node_shift(line);
         dw_cfg_cond_t *c = DW_ARENA_PUSH(p->arena, out->u.negate.conds, out->u.negate.nconds, cap);
         if (c && parse_cond(p, &inner, c, depth + 1) < 0) out->u.negate.nconds--, rc = -1;
     } else if (line->has_block) {

@@ -282,10 +282,7 @@ static void parse_matcher_def(dw_cfg_parser_t *p, const dw_cfg_node_t *node, dw_
     size_t ccap = 0;
     if (node->nargs > 0) {
         /* inline: `@name <condition> <args> [{...}]` is one condition line */
-        dw_cfg_node_t line = *node;
-        line.name = node->args[0];
-        line.args = node->args + 1;
-        line.nargs = node->nargs - 1;
+        dw_cfg_node_t line = dw_cfg_node_shift(node);
         dw_cfg_cond_t *c = DW_ARENA_PUSH(p->arena, m->conds, m->nconds, ccap);
         if (c && dw_cfg_parse_cond(p, &line, c) < 0) m->nconds--;
     } else if (node->has_block) {

@@ -23,6 +23,17 @@ typedef struct dw_cfg_node {
     dw_cfg_token_t open; /* the '{' when has_block */
 } dw_cfg_node_t;
 
+/* `kw a b {…}` read as the line `a b {…}` (inline matcher conditions, `not <cond>`).
+ * n must have at least one argument. */
+static inline dw_cfg_node_t dw_cfg_node_shift(const dw_cfg_node_t *n)
+{
+    dw_cfg_node_t line = *n;
+    line.name = n->args[0];
+    line.args = n->args + 1;
+    line.nargs = n->nargs - 1;
+    return line;
+}
+
 /* The top of a file: optional global options, then sites and layer4 blocks. */
 typedef struct dw_cfg_tree {
     dw_cfg_node_t *global; /* children = options; NULL when absent */
