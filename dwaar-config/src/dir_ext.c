@@ -8,9 +8,10 @@
 
 /* --- shared helpers ------------------------------------------------------------------------- */
 
+/* Keywords compare on text, quoted or not (spec 10 §1.2 rule 3). */
 bool dw_cfg_ext_is(const dw_cfg_token_t *t, const char *w)
 {
-    return t->kind == DW_TOK_WORD && dw_str_eq_c(t->text, w);
+    return (t->kind == DW_TOK_WORD || t->kind == DW_TOK_QUOTED) && dw_str_eq_c(t->text, w);
 }
 
 const char *dw_cfg_ext_name(dw_cfg_parser_t *p, const dw_cfg_node_t *n)
@@ -275,7 +276,7 @@ void dw_cfg_json_path_arg(dw_json_t *j, const dw_cfg_directive_t *d)
 
 static uint8_t encoding_bit(const dw_cfg_token_t *t)
 {
-    if (t->kind != DW_TOK_WORD) return 0;
+    if (t->kind != DW_TOK_WORD && t->kind != DW_TOK_QUOTED) return 0;
     if (dw_str_eq_c(t->text, "gzip")) return DW_CFG_ENCODE_GZIP;
     if (dw_str_eq_c(t->text, "zstd")) return DW_CFG_ENCODE_ZSTD;
     if (dw_str_eq_c(t->text, "br") || dw_str_eq_c(t->text, "brotli")) return DW_CFG_ENCODE_BR;
@@ -564,6 +565,11 @@ int dw_cfg_parse_basic_auth(dw_cfg_parser_t *p, const dw_cfg_node_t *node,
 {
     dw_cfg_basic_auth_t *b = &d->u.basic_auth;
     if (argc_check(p, node, args, nargs, 0, 1, NULL) < 0) return -1;
+    if (nargs == 1 && dw_cfg_is_matcher_token(&args[0]))
+        dw_cfg_warn(p, &args[0],
+                    "basic_auth takes no matcher: '%.*s' is used as the realm and the whole block "
+                    "is protected (wrap basic_auth in 'handle %.*s { ... }' to protect a path)",
+                    DW_STR_FMT(args[0].text), DW_STR_FMT(args[0].text));
     if (nargs == 1) {
         /* '"', '\', CR and LF cannot appear in the WWW-Authenticate quoted string */
         char *r = dw_arena_alloc(p->arena, args[0].text.len + 1);

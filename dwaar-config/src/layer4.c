@@ -18,6 +18,7 @@ static const char *const l4_keywords[] = {"tls",       "http", "ssh", "postgres"
 
 static bool is_keyword(const dw_cfg_token_t *t)
 {
+    if (t->kind != DW_TOK_WORD) return false; /* decision 23: a quoted keyword is a value */
     for (size_t i = 0; l4_keywords[i]; i++)
         if (dw_cfg_ext_is(t, l4_keywords[i])) return true;
     return false;

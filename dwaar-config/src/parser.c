@@ -340,8 +340,23 @@ static const char *const known_subdirectives[] = {
     "auto_update",
 };
 
+static const char *const global_option_names[] = {
+    "http_port",    "https_port",  "email", "auto_https", "drain_timeout", "drain_timeout_secs",
+    "servers",      "auto_update", "debug", "timeouts",   "layer4",        "admin",
+    "grace_period", "storage",     "order",
+};
+
 static void unknown_directive(dw_cfg_parser_t *p, const dw_cfg_token_t *t)
 {
+    for (size_t i = 0; i < DW_ARRAY_LEN(global_option_names); i++) {
+        if (dw_str_eq_c(t->text, global_option_names[i])) {
+            dw_cfg_err(p, t,
+                       "'%s' is a global option, not a directive: put it in the global options "
+                       "block ('{ ... }' at the top of the file)",
+                       global_option_names[i]);
+            return;
+        }
+    }
     const char *best = NULL;
     size_t bestd = 3;
     for (size_t i = 0; i < dw_cfg_ndirectives; i++) {
@@ -350,7 +365,7 @@ static void unknown_directive(dw_cfg_parser_t *p, const dw_cfg_token_t *t)
     }
     for (size_t i = 0; i < DW_ARRAY_LEN(known_subdirectives); i++) {
         size_t d = dw_str_edit_distance(t->text, dw_str_c(known_subdirectives[i]), 2);
-        if (d < bestd) bestd = d, best = known_subdirectives[i];
+        if (d > 0 && d < bestd) bestd = d, best = known_subdirectives[i];
     }
     if (best)
         dw_cfg_err(p, t, "unknown directive '%.*s' \xe2\x80\x94 did you mean '%s'?",

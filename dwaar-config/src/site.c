@@ -214,8 +214,18 @@ void dw_cfg_finish_sites(dw_cfg_parser_t *p)
         }
     }
     /* TLS sites also get the plain http_port listener (redirects, ACME) */
-    if (any_tls && g->auto_https != DW_AUTO_HTTPS_OFF && port_tls && port_tls[g->http_port] == 2)
-        dw_cfg_err_at(p, cfg->sites[0].loc, "conflicting TLS settings on port %u", g->http_port);
+    if (any_tls && g->auto_https != DW_AUTO_HTTPS_OFF && port_tls && port_tls[g->http_port] == 2) {
+        /* name the address that put TLS on the port the redirects need */
+        for (size_t s = 0; s < cfg->nsites; s++)
+            for (size_t i = 0; i < cfg->sites[s].naddrs; i++) {
+                const dw_cfg_address_t *a = &cfg->sites[s].addrs[i];
+                if (a->tls && a->port == g->http_port)
+                    dw_cfg_err_at(p, a->loc,
+                                  "conflicting TLS settings on port %u (it is the http_port, which "
+                                  "serves HTTP->HTTPS redirects)",
+                                  g->http_port);
+            }
+    }
     dw_strmap_deinit(&seen);
     free(port_tls);
 }

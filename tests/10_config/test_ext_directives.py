@@ -575,3 +575,8 @@ def test_ext_errors_all_reported(dw):
     assert "Dwaarfile:3:16: invalid value for 'rate_limit'" in err
     assert "Dwaarfile:4:5: expected '{' block after 'ip_filter'" in err
     assert "Dwaarfile:5:5: expected '{' block after 'cache'" in err
+
+
+def test_basic_auth_path_argument_warns(dw):
+    dw.warns("a.test {\n    basic_auth /admin/* {\n        alice $2b$12$hhhhhhhhhhhhhhhhhhhhhuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n    }\n}\n",
+             "basic_auth takes no matcher: '/admin/*' is used as the realm")

@@ -65,3 +65,19 @@ def test_CFG_30_imported_file_too_large(dw):
 def test_keyword_block_with_arguments(dw):
     dw.fails("layer4 extra {\n}\n", "Dwaarfile:1:8: unexpected 'extra' after 'layer4' (expected '{')")
     dw.fails("timeouts 5s {\n}\n", "Dwaarfile:1:10: unexpected '5s' after 'timeouts'")
+
+
+def test_global_option_inside_a_site(dw):
+    err = dw.fails("a.test {\n    servers {\n        h3 on\n    }\n}\n",
+                   "Dwaarfile:2:5: 'servers' is a global option, not a directive")
+    assert "did you mean 'servers'" not in err
+    dw.fails("a.test {\n    debug\n}\n", "'debug' is a global option")
+
+
+def test_keywords_compare_on_text_quoted_or_not(dw):
+    # spec 10 §1.2 rule 3
+    m = dw.adapt('a.test {\n    tls "off"\n    encode "gzip"\n    analytics "off"\n    respond "404"\n}\n')
+    assert m["sites"][0]["tls_mode"] == "off"
+    # decision 23: in layer4 a quoted keyword is a value, not the next condition
+    dw.adapt('layer4 {\n    :7443 {\n        @t tls sni "ssh"\n        route @t {\n'
+             '            proxy 127.0.0.1:9001\n        }\n    }\n}\n')

@@ -70,3 +70,7 @@ def test_SITE_13_global_block_only(dw):
     assert m["sites"] == [] and m["global"]["http_port"] == 8080
     m = dw.adapt("")
     assert m["sites"] == []
+
+
+def test_tls_on_the_http_port_names_the_culprit(dw):
+    dw.fails("a.test {\n}\n:80 {\n    tls internal\n}\n", "Dwaarfile:3:1: conflicting TLS settings on port 80")
