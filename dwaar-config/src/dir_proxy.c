@@ -352,7 +352,8 @@ static const char *scheme_family(const dw_cfg_upstream_t *u)
 int dw_cfg_parse_reverse_proxy(dw_cfg_parser_t *p, const dw_cfg_node_t *node,
                                const dw_cfg_token_t *args, size_t nargs, dw_cfg_directive_t *d)
 {
-    dw_cfg_proxy_t *px = &d->u.proxy;
+    dw_cfg_proxy_t *px = d->u.proxy = dw_arena_zalloc(p->arena, sizeof(*d->u.proxy));
+    if (!px) return -1;
     px->health_interval_ms = DW_CFG_HEALTH_INTERVAL_DEFAULT_MS;
     px->dial_timeout_ms = DW_CFG_DIAL_TIMEOUT_DEFAULT_MS;
     px->response_timeout_ms = DW_CFG_RESPONSE_TIMEOUT_DEFAULT_MS;
@@ -472,7 +473,7 @@ static void json_transport(dw_json_t *j, const dw_cfg_transport_t *t)
 
 void dw_cfg_json_reverse_proxy(dw_json_t *j, const dw_cfg_directive_t *d)
 {
-    const dw_cfg_proxy_t *px = &d->u.proxy;
+    const dw_cfg_proxy_t *px = d->u.proxy;
     dw_json_key(j, "upstreams");
     dw_json_arr_begin(j);
     for (size_t i = 0; i < px->nupstreams; i++) dw_cfg_json_upstream(j, &px->upstreams[i]);

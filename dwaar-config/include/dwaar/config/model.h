@@ -42,11 +42,11 @@ typedef enum dw_cfg_upstream_scheme {
 } dw_cfg_upstream_scheme_t;
 
 typedef struct dw_cfg_upstream {
-    dw_str_t original;  /* as written */
-    uint8_t scheme;     /* dw_cfg_upstream_scheme_t */
+    dw_str_t original; /* as written */
+    uint8_t scheme;    /* dw_cfg_upstream_scheme_t */
     bool scheme_explicit;
-    dw_str_t host;      /* name or IP literal without brackets; socket path for unix */
-    uint16_t port;      /* 0 for unix */
+    dw_str_t host; /* name or IP literal without brackets; socket path for unix */
+    uint16_t port; /* 0 for unix */
     dw_cfg_loc_t loc;
 } dw_cfg_upstream_t;
 
@@ -63,9 +63,9 @@ typedef enum dw_cfg_match_kind {
 } dw_cfg_match_kind_t;
 
 typedef struct dw_cfg_match_ref {
-    uint8_t kind;                      /* dw_cfg_match_kind_t */
-    dw_str_t text;                     /* the path pattern, or the name without '@' */
-    const struct dw_cfg_matcher *def;  /* resolved definition for DW_MATCH_NAMED */
+    uint8_t kind;                     /* dw_cfg_match_kind_t */
+    dw_str_t text;                    /* the path pattern, or the name without '@' */
+    const struct dw_cfg_matcher *def; /* resolved definition for DW_MATCH_NAMED */
 } dw_cfg_match_ref_t;
 
 #include <dwaar/config/model_route.h>
@@ -133,21 +133,22 @@ typedef struct dw_cfg_handle {
     struct dw_cfg_status_filter {
         uint16_t code;
         bool is_class;
-    } *statuses;
+    } * statuses;
     size_t nstatuses;
 } dw_cfg_handle_t;
 
 typedef struct dw_cfg_directive {
-    uint16_t kind;     /* dw_cfg_dir_kind_t */
-    uint8_t rank;      /* execution rank (spec 10 §4.1); 0 = configuration only */
-    bool terminal;     /* produces the response */
-    const char *name;  /* as written (e.g. "proxy", "basicauth") */
+    uint16_t kind;    /* dw_cfg_dir_kind_t */
+    uint8_t rank;     /* execution rank (spec 10 §4.1); 0 = configuration only */
+    bool terminal;    /* produces the response */
+    const char *name; /* as written (e.g. "proxy", "basicauth") */
     dw_cfg_loc_t loc;
     dw_cfg_match_ref_t match;
     union {
         dw_cfg_handle_t handle;
         /* model_route.h */
-        dw_cfg_proxy_t proxy;
+        dw_cfg_proxy_t *proxy; /* by pointer: by far the largest payload; keeps every
+                                  directive small */
         dw_cfg_grpc_t grpc;
         dw_cfg_root_t root;
         dw_cfg_file_server_t file_server;
@@ -205,13 +206,13 @@ typedef enum dw_cfg_scheme { DW_SCHEME_NONE = 0, DW_SCHEME_HTTP, DW_SCHEME_HTTPS
 
 typedef struct dw_cfg_address {
     dw_str_t original;
-    uint8_t scheme;      /* dw_cfg_scheme_t */
-    dw_str_t host;       /* host key: lower-case, no trailing dot; empty = catch-all */
-    bool wildcard;       /* "*.rest" */
-    bool host_is_ip;     /* IP literal (brackets removed from IPv6) */
+    uint8_t scheme;  /* dw_cfg_scheme_t */
+    dw_str_t host;   /* host key: lower-case, no trailing dot; empty = catch-all */
+    bool wildcard;   /* "*.rest" */
+    bool host_is_ip; /* IP literal (brackets removed from IPv6) */
     bool port_explicit;
-    uint16_t port;       /* effective port after defaults (§3.1, decision 11) */
-    bool tls;            /* served with TLS on that port */
+    uint16_t port; /* effective port after defaults (§3.1, decision 11) */
+    bool tls;      /* served with TLS on that port */
     dw_cfg_loc_t loc;
 } dw_cfg_address_t;
 
@@ -219,7 +220,7 @@ typedef enum dw_cfg_tls_mode {
     DW_TLS_MODE_OFF = 0, /* plain HTTP */
     DW_TLS_MODE_AUTO,    /* ACME (implicit or `tls`/`tls auto`/`tls <email>`/`tls { dns }`) */
     DW_TLS_MODE_INTERNAL,
-    DW_TLS_MODE_MANUAL,  /* certificate files */
+    DW_TLS_MODE_MANUAL, /* certificate files */
 } dw_cfg_tls_mode_t;
 
 typedef struct dw_cfg_site {
@@ -228,10 +229,11 @@ typedef struct dw_cfg_site {
     dw_cfg_block_t block;
     dw_cfg_loc_t loc;
     /* Derived at load (spec 20 §1.1) for addresses that do not force plain HTTP. */
-    uint8_t tls_mode;          /* dw_cfg_tls_mode_t */
-    const dw_cfg_tls_t *tls;   /* the site's `tls` directive, if any */
-    dw_str_t tls_cert, tls_key;/* resolved manual certificate files (tls <c> <k> or tls_cert/key) */
-    size_t nroutes;            /* handler routes (terminal handlers and handle family blocks) */
+    uint8_t tls_mode;        /* dw_cfg_tls_mode_t */
+    const dw_cfg_tls_t *tls; /* the site's `tls` directive, if any */
+    dw_str_t tls_cert,
+        tls_key;    /* resolved manual certificate files (tls <c> <k> or tls_cert/key) */
+    size_t nroutes; /* handler routes (terminal handlers and handle family blocks) */
 } dw_cfg_site_t;
 
 typedef struct dw_config {
