@@ -40,7 +40,10 @@ int dw_buf_append(dw_buf_t *b, const void *p, size_t n)
     return DW_OK;
 }
 
-int dw_buf_putc(dw_buf_t *b, char c) { return dw_buf_append(b, &c, 1); }
+int dw_buf_putc(dw_buf_t *b, char c)
+{
+    return dw_buf_append(b, &c, 1);
+}
 
 int dw_buf_vappendf(dw_buf_t *b, const char *fmt, va_list ap)
 {

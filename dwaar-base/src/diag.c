@@ -1,7 +1,10 @@
 #include <dwaar/base/diag.h>
 #include <dwaar/base/error.h>
 
-void dw_diags_init(dw_diags_t *d) { memset(d, 0, sizeof(*d)); }
+void dw_diags_init(dw_diags_t *d)
+{
+    memset(d, 0, sizeof(*d));
+}
 
 void dw_diags_deinit(dw_diags_t *d)
 {
@@ -13,11 +16,13 @@ void dw_diags_deinit(dw_diags_t *d)
     memset(d, 0, sizeof(*d));
 }
 
-void dw_diags_vadd(dw_diags_t *d, dw_severity_t sev, const char *file, uint32_t line,
-                   uint32_t col, const char *fmt, va_list ap)
+void dw_diags_vadd(dw_diags_t *d, dw_severity_t sev, const char *file, uint32_t line, uint32_t col,
+                   const char *fmt, va_list ap)
 {
-    if (sev == DW_SEV_ERROR) d->nerrors++;
-    else d->nwarnings++;
+    if (sev == DW_SEV_ERROR)
+        d->nerrors++;
+    else
+        d->nwarnings++;
     size_t max = d->max ? d->max : 1000;
     if (d->n >= max) return; /* counted, not stored: a fuzzed file may hold millions */
     if (d->n == d->cap) {

@@ -5,7 +5,8 @@ static uint64_t key_hash(const dw_strmap_t *m, dw_str_t k)
 {
     if (!m->nocase) return dw_fnv1a64(k.ptr, k.len);
     uint64_t h = DW_FNV1A64_OFFSET;
-    for (size_t i = 0; i < k.len; i++) h = (h ^ (unsigned char)dw_ascii_lower(k.ptr[i])) * DW_FNV1A64_PRIME;
+    for (size_t i = 0; i < k.len; i++)
+        h = (h ^ (unsigned char)dw_ascii_lower(k.ptr[i])) * DW_FNV1A64_PRIME;
     return h;
 }
 
@@ -52,7 +53,8 @@ int dw_strmap_put(dw_strmap_t *m, dw_str_t key, void *value, void **old)
         dw_strmap_slot_t *ns = calloc(ncap, sizeof(*ns));
         if (!ns) return DW_ENOMEM;
         for (size_t i = 0; i < m->cap; i++)
-            if (m->slots[i].key.ptr) *find_slot(ns, ncap, m, m->slots[i].key, m->slots[i].hash) = m->slots[i];
+            if (m->slots[i].key.ptr)
+                *find_slot(ns, ncap, m, m->slots[i].key, m->slots[i].hash) = m->slots[i];
         free(m->slots);
         m->slots = ns;
         m->cap = ncap;

@@ -35,10 +35,22 @@ static void close(dw_json_t *j, char c)
     dw_buf_putc(j->out, c);
 }
 
-void dw_json_obj_begin(dw_json_t *j) { open(j, '{'); }
-void dw_json_obj_end(dw_json_t *j) { close(j, '}'); }
-void dw_json_arr_begin(dw_json_t *j) { open(j, '['); }
-void dw_json_arr_end(dw_json_t *j) { close(j, ']'); }
+void dw_json_obj_begin(dw_json_t *j)
+{
+    open(j, '{');
+}
+void dw_json_obj_end(dw_json_t *j)
+{
+    close(j, '}');
+}
+void dw_json_arr_begin(dw_json_t *j)
+{
+    open(j, '[');
+}
+void dw_json_arr_end(dw_json_t *j)
+{
+    close(j, ']');
+}
 
 void dw_json_key(dw_json_t *j, const char *key)
 {
@@ -75,8 +87,10 @@ void dw_json_int(dw_json_t *j, int64_t v)
 void dw_json_double(dw_json_t *j, double v)
 {
     before_value(j);
-    if (!isfinite(v)) dw_buf_append_c(j->out, "null");
-    else dw_buf_appendf(j->out, "%.17g", v);
+    if (!isfinite(v))
+        dw_buf_append_c(j->out, "null");
+    else
+        dw_buf_appendf(j->out, "%.17g", v);
 }
 
 void dw_json_bool(dw_json_t *j, bool v)

@@ -25,7 +25,10 @@ void dw_log_init_from_env(void)
     dw_log_level = dw_log_level_parse(v && *v ? v : "info");
 }
 
-void dw_log_set_json(int on) { log_json = on; }
+void dw_log_set_json(int on)
+{
+    log_json = on;
+}
 
 void dw_log_write(int level, const char *module, const char *fmt, ...)
 {

@@ -47,12 +47,16 @@ int dw_parse_size(dw_str_t s, uint64_t *out)
     if (rc) return rc;
     dw_str_t unit = dw_str_sub(s, i, s.len - i);
     uint64_t mul = 1;
-    if (unit.len == 0) mul = 1;
-    else if (dw_str_caseeq_c(unit, "k") || dw_str_caseeq_c(unit, "kb") || dw_str_caseeq_c(unit, "kib"))
+    if (unit.len == 0)
+        mul = 1;
+    else if (dw_str_caseeq_c(unit, "k") || dw_str_caseeq_c(unit, "kb") ||
+             dw_str_caseeq_c(unit, "kib"))
         mul = 1ULL << 10;
-    else if (dw_str_caseeq_c(unit, "m") || dw_str_caseeq_c(unit, "mb") || dw_str_caseeq_c(unit, "mib"))
+    else if (dw_str_caseeq_c(unit, "m") || dw_str_caseeq_c(unit, "mb") ||
+             dw_str_caseeq_c(unit, "mib"))
         mul = 1ULL << 20;
-    else if (dw_str_caseeq_c(unit, "g") || dw_str_caseeq_c(unit, "gb") || dw_str_caseeq_c(unit, "gib"))
+    else if (dw_str_caseeq_c(unit, "g") || dw_str_caseeq_c(unit, "gb") ||
+             dw_str_caseeq_c(unit, "gib"))
         mul = 1ULL << 30;
     else if (dw_str_caseeq_c(unit, "b"))
         mul = 1;
@@ -82,11 +86,16 @@ int dw_parse_duration_ms(dw_str_t s, uint64_t *out_ms)
         int rc = dw_parse_u64(dw_str_sub(s, start, i - start), &v);
         if (rc) return rc;
         uint64_t mul;
-        if (i + 1 < s.len && s.ptr[i] == 'm' && s.ptr[i + 1] == 's') mul = 1, i += 2;
-        else if (i < s.len && s.ptr[i] == 's') mul = 1000, i++;
-        else if (i < s.len && s.ptr[i] == 'm') mul = 60000, i++;
-        else if (i < s.len && s.ptr[i] == 'h') mul = 3600000, i++;
-        else return DW_EINVAL;
+        if (i + 1 < s.len && s.ptr[i] == 'm' && s.ptr[i + 1] == 's')
+            mul = 1, i += 2;
+        else if (i < s.len && s.ptr[i] == 's')
+            mul = 1000, i++;
+        else if (i < s.len && s.ptr[i] == 'm')
+            mul = 60000, i++;
+        else if (i < s.len && s.ptr[i] == 'h')
+            mul = 3600000, i++;
+        else
+            return DW_EINVAL;
         if (v > (UINT64_MAX - total) / mul) return DW_ERANGE;
         total += v * mul;
     }

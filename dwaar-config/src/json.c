@@ -56,7 +56,8 @@ static void json_directive(dw_json_t *j, const dw_cfg_directive_t *d)
     const dw_cfg_dir_def_t *def = dw_cfg_dir_by_kind(d->kind);
     dw_json_obj_begin(j);
     dw_json_kv_cstr(j, "directive", d->kind == DW_DIR_NOOP || !def ? d->name : def->name);
-    if (def && strcmp(def->name, d->name) != 0 && d->kind != DW_DIR_NOOP) dw_json_kv_cstr(j, "as", d->name);
+    if (def && strcmp(def->name, d->name) != 0 && d->kind != DW_DIR_NOOP)
+        dw_json_kv_cstr(j, "as", d->name);
     dw_cfg_json_loc(j, "at", d->loc);
     if (d->rank) dw_json_kv_uint(j, "rank", d->rank);
     if (d->terminal) dw_json_kv_bool(j, "terminal", true);
@@ -66,7 +67,8 @@ static void json_directive(dw_json_t *j, const dw_cfg_directive_t *d)
     }
     /* the payload's own keys */
     for (size_t i = 0; i < dw_cfg_ndirectives; i++) {
-        if (dw_cfg_directives[i].kind == d->kind && strcmp(dw_cfg_directives[i].name, d->name) == 0) {
+        if (dw_cfg_directives[i].kind == d->kind &&
+            strcmp(dw_cfg_directives[i].name, d->name) == 0) {
             dw_cfg_directives[i].json(j, d);
             break;
         }

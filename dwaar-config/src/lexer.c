@@ -17,7 +17,10 @@ typedef struct lexer {
     size_t errors;
 } lexer_t;
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
 
 static dw_cfg_token_t *emit(lexer_t *lx, uint8_t kind, size_t start, uint32_t line, size_t col)
 {
@@ -161,8 +164,14 @@ static void lex_word(lexer_t *lx)
 size_t dw_cfg_lex(dw_arena_t *a, const char *file, const char *src, size_t len, unsigned flags,
                   dw_cfg_tokens_t *out, dw_diags_t *diags)
 {
-    lexer_t lx = {.a = a, .file = file, .s = src, .len = len, .line = 1, .flags = flags,
-                  .out = out, .diags = diags};
+    lexer_t lx = {.a = a,
+                  .file = file,
+                  .s = src,
+                  .len = len,
+                  .line = 1,
+                  .flags = flags,
+                  .out = out,
+                  .diags = diags};
     if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0) lx.i = lx.line_start = 3;
     while (lx.i < lx.len) {
         char c = src[lx.i];

@@ -77,8 +77,10 @@ static void substitute(pp_t *pp, dw_cfg_token_t *t, const args_t *args)
             }
             char *cname = dw_arena_strndup(&pp->p->scratch, name.ptr, name.len);
             const char *v = cname ? env_get(pp->p, cname) : NULL;
-            if (v && *v) dw_buf_append_c(&b, v);
-            else if (has_def) dw_buf_append_str(&b, def);
+            if (v && *v)
+                dw_buf_append_c(&b, v);
+            else if (has_def)
+                dw_buf_append_str(&b, def);
             else if (v) { /* set but empty: empty */
             }
             changed = true;
@@ -86,8 +88,10 @@ static void substitute(pp_t *pp, dw_cfg_token_t *t, const args_t *args)
             dw_str_t name = dw_str_sub(inner, 4, inner.len);
             char *cname = dw_arena_strndup(&pp->p->scratch, name.ptr, name.len);
             const char *v = cname ? env_get(pp->p, cname) : NULL;
-            if (!v) dw_cfg_err(pp->p, t, "environment variable '%s' is not set", cname ? cname : "");
-            else dw_buf_append_c(&b, v);
+            if (!v)
+                dw_cfg_err(pp->p, t, "environment variable '%s' is not set", cname ? cname : "");
+            else
+                dw_buf_append_c(&b, v);
             changed = true;
         } else if (args && inner.len > 6 && memcmp(inner.ptr, "args[", 5) == 0 &&
                    inner.ptr[inner.len - 1] == ']') {
@@ -116,7 +120,8 @@ static void substitute(pp_t *pp, dw_cfg_token_t *t, const args_t *args)
 
 /* Emits t (substituted) into out; a whole-token {args[:]} becomes one token per argument
  * (decision 8). */
-static void emit_subst(pp_t *pp, const dw_cfg_token_t *src, const args_t *args, dw_cfg_tokens_t *out)
+static void emit_subst(pp_t *pp, const dw_cfg_token_t *src, const args_t *args,
+                       dw_cfg_tokens_t *out)
 {
     dw_cfg_token_t t = *src;
     if (t.kind != DW_TOK_WORD && t.kind != DW_TOK_QUOTED) {
@@ -161,8 +166,10 @@ static size_t extract_snippets(pp_t *pp, dw_cfg_token_t *toks, size_t n)
             size_t j = i + 2;
             int d = 1;
             for (; j < n && d > 0; j++) {
-                if (toks[j].kind == DW_TOK_OPEN) d++;
-                else if (toks[j].kind == DW_TOK_CLOSE) d--;
+                if (toks[j].kind == DW_TOK_OPEN)
+                    d++;
+                else if (toks[j].kind == DW_TOK_CLOSE)
+                    d--;
             }
             if (d > 0) {
                 dw_cfg_err(pp->p, t, "invalid snippet at line %u: unclosed snippet '(%.*s)'",
@@ -188,8 +195,10 @@ static size_t extract_snippets(pp_t *pp, dw_cfg_token_t *toks, size_t n)
             line_start = true;
             continue;
         }
-        if (t->kind == DW_TOK_OPEN) depth++;
-        else if (t->kind == DW_TOK_CLOSE && depth > 0) depth--;
+        if (t->kind == DW_TOK_OPEN)
+            depth++;
+        else if (t->kind == DW_TOK_CLOSE && depth > 0)
+            depth--;
         line_start = t->kind == DW_TOK_EOL || t->kind == DW_TOK_OPEN || t->kind == DW_TOK_CLOSE;
         toks[w++] = *t;
         i++;
@@ -332,9 +341,10 @@ static void import_path(pp_t *pp, const dw_cfg_token_t *imp, const dw_cfg_token_
         dw_cfg_err(p, imp, IMPORT_ERR "imported file not found: '%.*s'", DW_STR_FMT(t));
         return;
     }
-    const char *pattern = t.len && t.ptr[0] == '/'
-                              ? dw_arena_strndup(&p->scratch, t.ptr, t.len)
-                              : dw_arena_sprintf(&p->scratch, "%s/%.*s", p->cfg->base_dir, DW_STR_FMT(t));
+    const char *pattern =
+        t.len && t.ptr[0] == '/'
+            ? dw_arena_strndup(&p->scratch, t.ptr, t.len)
+            : dw_arena_sprintf(&p->scratch, "%s/%.*s", p->cfg->base_dir, DW_STR_FMT(t));
     if (!pattern) return;
     char **files = NULL;
     size_t nfiles = 0;
@@ -347,7 +357,7 @@ static void import_path(pp_t *pp, const dw_cfg_token_t *imp, const dw_cfg_token_
             return;
         }
         int rc = glob(pattern, GLOB_NOSORT, NULL, &g); /* a missing directory is zero matches */
-        if (rc == GLOB_NOMATCH) return; /* zero matches is not an error */
+        if (rc == GLOB_NOMATCH) return;                /* zero matches is not an error */
         if (rc != 0) {
             dw_cfg_err(p, imp, IMPORT_ERR "cannot expand glob '%.*s'", DW_STR_FMT(t));
             globfree(&g);
@@ -367,12 +377,14 @@ static void import_path(pp_t *pp, const dw_cfg_token_t *imp, const dw_cfg_token_
                 if (errno == ENOENT)
                     dw_cfg_err(p, imp, IMPORT_ERR "imported file not found: '%.*s'", DW_STR_FMT(t));
                 else
-                    dw_cfg_err(p, imp, IMPORT_ERR "cannot read '%s': %s", files[i], strerror(errno));
+                    dw_cfg_err(p, imp, IMPORT_ERR "cannot read '%s': %s", files[i],
+                               strerror(errno));
             }
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            if (!is_glob) dw_cfg_err(p, imp, IMPORT_ERR "cannot read '%s': not a regular file", files[i]);
+            if (!is_glob)
+                dw_cfg_err(p, imp, IMPORT_ERR "cannot read '%s': not a regular file", files[i]);
             continue;
         }
         char *canon = realpath(files[i], NULL);
@@ -460,8 +472,10 @@ static void do_import(pp_t *pp, const dw_cfg_token_t *toks, size_t n, const args
         }
     }
     snippet_t *sn = dw_strmap_get(&pp->snippets, target.text);
-    if (sn) import_snippet(pp, imp, sn, &args, out);
-    else import_path(pp, imp, &target, &args, out);
+    if (sn)
+        import_snippet(pp, imp, sn, &args, out);
+    else
+        import_path(pp, imp, &target, &args, out);
 }
 
 static void expand(pp_t *pp, dw_cfg_token_t *toks, size_t n, const args_t *args,

@@ -133,7 +133,9 @@ static void test_CFG_09_placeholders_are_not_blocks(void **s)
 static void test_lexer_positions_and_bom(void **s)
 {
     (void)s;
-    lexed_t *l = lex("\xEF\xBB\xBF" "a\n\n  b \"c\"\r\n", 0);
+    lexed_t *l = lex("\xEF\xBB\xBF"
+                     "a\n\n  b \"c\"\r\n",
+                     0);
     assert_int_equal(l->errors, 0);
     assert_int_equal(l->toks.v[0].line, 1);
     assert_int_equal(l->toks.v[0].col, 1);

@@ -8,10 +8,11 @@ static const struct {
     const char *name;
     dw_cli_cmd_t cmd;
 } commands[] = {
-    {"run", DW_CMD_RUN},         {"version", DW_CMD_VERSION}, {"validate", DW_CMD_VALIDATE},
-    {"fmt", DW_CMD_FMT},         {"adapt", DW_CMD_ADAPT},     {"routes", DW_CMD_ROUTES},
-    {"reload", DW_CMD_RELOAD},   {"certs", DW_CMD_CERTS},     {"upgrade", DW_CMD_UPGRADE},
-    {"self-update", DW_CMD_SELF_UPDATE},
+    {"run", DW_CMD_RUN},           {"version", DW_CMD_VERSION},
+    {"validate", DW_CMD_VALIDATE}, {"fmt", DW_CMD_FMT},
+    {"adapt", DW_CMD_ADAPT},       {"routes", DW_CMD_ROUTES},
+    {"reload", DW_CMD_RELOAD},     {"certs", DW_CMD_CERTS},
+    {"upgrade", DW_CMD_UPGRADE},   {"self-update", DW_CMD_SELF_UPDATE},
 };
 
 static const char *const usage_text[] = {
@@ -28,7 +29,8 @@ static const char *const usage_text[] = {
         "  certs, upgrade, self-update\n"
         "\n"
         "Flags:\n"
-        "  -c, --config PATH   Dwaarfile (env DWAAR_CONFIG; default ./Dwaarfile, then /etc/dwaar/Dwaarfile)\n"
+        "  -c, --config PATH   Dwaarfile (env DWAAR_CONFIG; default ./Dwaarfile, then "
+        "/etc/dwaar/Dwaarfile)\n"
         "  -t, --test          load and validate the configuration, bind nothing, exit 0/1\n"
         "  -d, --daemon        run in the background\n"
         "  -u, --upgrade       take over listening sockets from a running dwaar\n"
@@ -42,24 +44,35 @@ static const char *const usage_text[] = {
         "  -h, --help          this help (also after a command)\n"
         "  -V, --version       print the version\n",
     [DW_CMD_VERSION] = "Usage: dwaar version\n\nPrints 'dwaar <version>'.\n",
-    [DW_CMD_VALIDATE] = "Usage: dwaar validate [-c PATH]\n\n"
-                        "Loads the Dwaarfile with every check the server makes at start (files it\n"
-                        "names must exist) and prints 'Dwaarfile OK (<sites> sites, <routes> routes)'.\n"
-                        "Exit status 0 when valid, 1 otherwise.\n",
-    [DW_CMD_FMT] = "Usage: dwaar fmt [FILE] [-c PATH] [--overwrite | --check]\n\n"
-                   "Prints the Dwaarfile in canonical format: one line per directive, 4 spaces per\n"
-                   "block level, comments kept, imports and environment not expanded.\n"
-                   "  --overwrite   rewrite the file in place\n"
-                   "  --check       write nothing; exit 1 if the file is not already canonical\n",
-    [DW_CMD_ADAPT] = "Usage: dwaar adapt [-c PATH]\n\nPrints the loaded configuration model as JSON.\n",
-    [DW_CMD_ROUTES] = "Usage: dwaar routes [--admin ADDR]\n\nLists the running server's routes (admin API).\n",
-    [DW_CMD_RELOAD] = "Usage: dwaar reload [--admin ADDR]\n\nAsks the running server to reload its Dwaarfile.\n",
-    [DW_CMD_CERTS] = "Usage: dwaar certs [--cert-dir PATH]\n\nLists managed certificates (default /etc/dwaar/certs).\n",
-    [DW_CMD_UPGRADE] = "Usage: dwaar upgrade [--binary PATH] [--pid-file PATH]\n\nZero-downtime binary upgrade.\n",
-    [DW_CMD_SELF_UPDATE] = "Usage: dwaar self-update [--force]\n\nReplaces the binary from a verified release.\n",
+    [DW_CMD_VALIDATE] =
+        "Usage: dwaar validate [-c PATH]\n\n"
+        "Loads the Dwaarfile with every check the server makes at start (files it\n"
+        "names must exist) and prints 'Dwaarfile OK (<sites> sites, <routes> routes)'.\n"
+        "Exit status 0 when valid, 1 otherwise.\n",
+    [DW_CMD_FMT] =
+        "Usage: dwaar fmt [FILE] [-c PATH] [--overwrite | --check]\n\n"
+        "Prints the Dwaarfile in canonical format: one line per directive, 4 spaces per\n"
+        "block level, comments kept, imports and environment not expanded.\n"
+        "  --overwrite   rewrite the file in place\n"
+        "  --check       write nothing; exit 1 if the file is not already canonical\n",
+    [DW_CMD_ADAPT] =
+        "Usage: dwaar adapt [-c PATH]\n\nPrints the loaded configuration model as JSON.\n",
+    [DW_CMD_ROUTES] =
+        "Usage: dwaar routes [--admin ADDR]\n\nLists the running server's routes (admin API).\n",
+    [DW_CMD_RELOAD] =
+        "Usage: dwaar reload [--admin ADDR]\n\nAsks the running server to reload its Dwaarfile.\n",
+    [DW_CMD_CERTS] = "Usage: dwaar certs [--cert-dir PATH]\n\nLists managed certificates (default "
+                     "/etc/dwaar/certs).\n",
+    [DW_CMD_UPGRADE] =
+        "Usage: dwaar upgrade [--binary PATH] [--pid-file PATH]\n\nZero-downtime binary upgrade.\n",
+    [DW_CMD_SELF_UPDATE] =
+        "Usage: dwaar self-update [--force]\n\nReplaces the binary from a verified release.\n",
 };
 
-void dw_cli_usage(FILE *out, dw_cli_cmd_t cmd) { fputs(usage_text[cmd], out); }
+void dw_cli_usage(FILE *out, dw_cli_cmd_t cmd)
+{
+    fputs(usage_text[cmd], out);
+}
 
 /* fmt is always one of the literals below, with one %s. */
 #pragma GCC diagnostic push
@@ -131,20 +144,32 @@ int dw_cli_parse(int argc, char **argv, dw_cli_t *cli)
                 cli->fmt_file = a;
                 continue;
             }
-            return usage_error(cli, have_cmd ? "unexpected argument '%s'" : "unknown command '%s'", a);
+            return usage_error(cli, have_cmd ? "unexpected argument '%s'" : "unknown command '%s'",
+                               a);
         }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) cli->help = true;
-        else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) cli->version = true;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            cli->help = true;
+        else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)
+            cli->version = true;
         else if (strcmp(a, "-c") == 0 || flag_is(a, "--config")) {
             v = flag_value(argc, argv, &i, "--config", &missing);
             if (missing) return usage_error(cli, "'%s' needs a path", a);
-            if (have_cmd) sub_config = v;
-            else global_config = v;
-        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--test") == 0) cli->test = true;
-        else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemon") == 0) cli->daemon = true;
-        else if (strcmp(a, "-u") == 0 || strcmp(a, "--upgrade") == 0) cli->upgrade = true;
-        else if (flag_is(a, "--docker-socket")) cli->docker_socket = optional_value(argc, argv, &i, "--docker-socket", "/var/run/docker.sock");
-        else if (flag_is(a, "--admin-socket")) cli->admin_socket = optional_value(argc, argv, &i, "--admin-socket", "/var/run/dwaar-admin.sock");
+            if (have_cmd)
+                sub_config = v;
+            else
+                global_config = v;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--test") == 0)
+            cli->test = true;
+        else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemon") == 0)
+            cli->daemon = true;
+        else if (strcmp(a, "-u") == 0 || strcmp(a, "--upgrade") == 0)
+            cli->upgrade = true;
+        else if (flag_is(a, "--docker-socket"))
+            cli->docker_socket =
+                optional_value(argc, argv, &i, "--docker-socket", "/var/run/docker.sock");
+        else if (flag_is(a, "--admin-socket"))
+            cli->admin_socket =
+                optional_value(argc, argv, &i, "--admin-socket", "/var/run/dwaar-admin.sock");
         else if (flag_is(a, "--grpc-addr")) {
             cli->grpc_addr = flag_value(argc, argv, &i, "--grpc-addr", &missing);
             if (missing) return usage_error(cli, "'%s' needs an address", a);
@@ -154,28 +179,41 @@ int dw_cli_parse(int argc, char **argv, dw_cli_t *cli)
         } else if (strcmp(a, "--bare") == 0) {
             cli->no_logging = cli->no_plugins = cli->no_analytics = true;
             cli->no_geoip = cli->no_metrics = cli->no_cache = true;
-        } else if (strcmp(a, "--no-logging") == 0) cli->no_logging = true;
-        else if (strcmp(a, "--no-plugins") == 0) cli->no_plugins = true;
-        else if (strcmp(a, "--no-analytics") == 0) cli->no_analytics = true;
-        else if (strcmp(a, "--no-geoip") == 0) cli->no_geoip = true;
-        else if (strcmp(a, "--no-metrics") == 0) cli->no_metrics = true;
-        else if (strcmp(a, "--no-cache") == 0) cli->no_cache = true;
+        } else if (strcmp(a, "--no-logging") == 0)
+            cli->no_logging = true;
+        else if (strcmp(a, "--no-plugins") == 0)
+            cli->no_plugins = true;
+        else if (strcmp(a, "--no-analytics") == 0)
+            cli->no_analytics = true;
+        else if (strcmp(a, "--no-geoip") == 0)
+            cli->no_geoip = true;
+        else if (strcmp(a, "--no-metrics") == 0)
+            cli->no_metrics = true;
+        else if (strcmp(a, "--no-cache") == 0)
+            cli->no_cache = true;
         else if (flag_is(a, "--workers")) {
             v = flag_value(argc, argv, &i, "--workers", &missing);
             if (missing) return usage_error(cli, "'%s' needs a value", a);
             uint64_t n;
-            if (strcmp(v, "auto") == 0) cli->workers = 0;
+            if (strcmp(v, "auto") == 0)
+                cli->workers = 0;
             else if (dw_parse_u64(dw_str_c(v), &n) == 0 && n == 0) {
                 fprintf(stderr, "error: worker count must be at least 1\n");
                 return 2;
-            } else if (dw_parse_u64(dw_str_c(v), &n) == 0 && n <= 4096) cli->workers = (unsigned)n;
+            } else if (dw_parse_u64(dw_str_c(v), &n) == 0 && n <= 4096)
+                cli->workers = (unsigned)n;
             else {
-                fprintf(stderr, "error: invalid worker count '%s': expected 'auto' or a positive integer\n", v);
+                fprintf(stderr,
+                        "error: invalid worker count '%s': expected 'auto' or a positive integer\n",
+                        v);
                 return 2;
             }
-        } else if (have_cmd && cli->cmd == DW_CMD_FMT && strcmp(a, "--overwrite") == 0) cli->fmt_overwrite = true;
-        else if (have_cmd && cli->cmd == DW_CMD_FMT && strcmp(a, "--check") == 0) cli->fmt_check = true;
-        else if (have_cmd && (cli->cmd == DW_CMD_ROUTES || cli->cmd == DW_CMD_RELOAD) && flag_is(a, "--admin")) {
+        } else if (have_cmd && cli->cmd == DW_CMD_FMT && strcmp(a, "--overwrite") == 0)
+            cli->fmt_overwrite = true;
+        else if (have_cmd && cli->cmd == DW_CMD_FMT && strcmp(a, "--check") == 0)
+            cli->fmt_check = true;
+        else if (have_cmd && (cli->cmd == DW_CMD_ROUTES || cli->cmd == DW_CMD_RELOAD) &&
+                 flag_is(a, "--admin")) {
             cli->admin = flag_value(argc, argv, &i, "--admin", &missing);
             if (missing) return usage_error(cli, "'%s' needs an address or socket path", a);
         } else if (have_cmd && cli->cmd == DW_CMD_CERTS && flag_is(a, "--cert-dir")) {
@@ -187,10 +225,13 @@ int dw_cli_parse(int argc, char **argv, dw_cli_t *cli)
         } else if (have_cmd && cli->cmd == DW_CMD_UPGRADE && flag_is(a, "--pid-file")) {
             cli->pid_file = flag_value(argc, argv, &i, "--pid-file", &missing);
             if (missing) return usage_error(cli, "'%s' needs a path", a);
-        } else if (have_cmd && cli->cmd == DW_CMD_SELF_UPDATE && strcmp(a, "--force") == 0) cli->self_update_force = true;
-        else return usage_error(cli, "unknown flag '%s'", a);
+        } else if (have_cmd && cli->cmd == DW_CMD_SELF_UPDATE && strcmp(a, "--force") == 0)
+            cli->self_update_force = true;
+        else
+            return usage_error(cli, "unknown flag '%s'", a);
     }
-    if (cli->fmt_overwrite && cli->fmt_check) return usage_error(cli, "%s", "--overwrite and --check exclude each other");
+    if (cli->fmt_overwrite && cli->fmt_check)
+        return usage_error(cli, "%s", "--overwrite and --check exclude each other");
     cli->config = sub_config ? sub_config : global_config;
     if (cli->cmd == DW_CMD_FMT && cli->fmt_file && !cli->config) cli->config = cli->fmt_file;
     return 0;

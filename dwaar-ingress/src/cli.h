@@ -20,19 +20,19 @@ typedef enum dw_cli_cmd {
 
 typedef struct dw_cli {
     dw_cli_cmd_t cmd;
-    const char *config;      /* -c / --config (global, or the subcommand's, which wins) */
-    const char *fmt_file;    /* fmt [FILE] */
-    bool test;               /* -t */
+    const char *config;   /* -c / --config (global, or the subcommand's, which wins) */
+    const char *fmt_file; /* fmt [FILE] */
+    bool test;            /* -t */
     bool daemon, upgrade;
     const char *docker_socket, *admin_socket; /* NULL = off */
     const char *grpc_addr, *admin_addr;
     bool no_logging, no_plugins, no_analytics, no_geoip, no_metrics, no_cache;
-    unsigned workers;        /* 0 = auto */
+    unsigned workers; /* 0 = auto */
     bool help, version;
     bool fmt_overwrite, fmt_check;
     bool self_update_force;
-    const char *admin;       /* routes/reload --admin */
-    const char *cert_dir;    /* certs --cert-dir */
+    const char *admin;             /* routes/reload --admin */
+    const char *cert_dir;          /* certs --cert-dir */
     const char *binary, *pid_file; /* upgrade */
 } dw_cli_t;
 

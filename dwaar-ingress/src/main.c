@@ -197,13 +197,19 @@ int main(int argc, char **argv)
     case DW_CMD_RUN:
         rc = cmd_validate(&cli);
         if (rc == 0)
-            fprintf(stderr, "error: this build has no data plane yet: the configuration was validated, "
-                            "nothing was started\n");
+            fprintf(stderr,
+                    "error: this build has no data plane yet: the configuration was validated, "
+                    "nothing was started\n");
         return 1;
     default:
-        fprintf(stderr, "error: '%s' talks to a running server's admin API, which this build does not include yet\n",
-                cli.cmd == DW_CMD_ROUTES ? "routes" : cli.cmd == DW_CMD_RELOAD ? "reload"
-                : cli.cmd == DW_CMD_CERTS ? "certs" : cli.cmd == DW_CMD_UPGRADE ? "upgrade" : "self-update");
+        fprintf(stderr,
+                "error: '%s' talks to a running server's admin API, which this build does not "
+                "include yet\n",
+                cli.cmd == DW_CMD_ROUTES    ? "routes"
+                : cli.cmd == DW_CMD_RELOAD  ? "reload"
+                : cli.cmd == DW_CMD_CERTS   ? "certs"
+                : cli.cmd == DW_CMD_UPGRADE ? "upgrade"
+                                            : "self-update");
         return 1;
     }
 }

@@ -10,9 +10,9 @@ typedef struct dw_arena_block dw_arena_block_t;
 typedef struct dw_arena_cleanup dw_arena_cleanup_t;
 
 typedef struct dw_arena {
-    dw_arena_block_t *head;    /* current block; older blocks chain behind it */
-    size_t block_size;         /* size of ordinary blocks */
-    size_t total;              /* bytes obtained from malloc, for accounting */
+    dw_arena_block_t *head; /* current block; older blocks chain behind it */
+    size_t block_size;      /* size of ordinary blocks */
+    size_t total;           /* bytes obtained from malloc, for accounting */
     dw_arena_cleanup_t *cleanups;
 } dw_arena_t;
 
@@ -28,7 +28,10 @@ void *dw_arena_zalloc(dw_arena_t *a, size_t n);
 void *dw_arena_memdup(dw_arena_t *a, const void *p, size_t n);
 /* NUL-terminated copies. */
 char *dw_arena_strndup(dw_arena_t *a, const char *s, size_t n);
-static inline char *dw_arena_strdup(dw_arena_t *a, const char *s) { return dw_arena_strndup(a, s, strlen(s)); }
+static inline char *dw_arena_strdup(dw_arena_t *a, const char *s)
+{
+    return dw_arena_strndup(a, s, strlen(s));
+}
 static inline dw_str_t dw_arena_str_dup(dw_arena_t *a, dw_str_t s)
 {
     char *p = dw_arena_strndup(a, s.ptr, s.len);
@@ -42,9 +45,9 @@ void *dw_arena_grow(dw_arena_t *a, void *arr, size_t elem, size_t n, size_t *cap
 
 /* Push into an arena array: DW_ARENA_PUSH(arena, arr, n, cap) yields a pointer to the new,
  * zeroed slot (or NULL on allocation failure); n is incremented. */
-#define DW_ARENA_PUSH(a, arr, n, cap)                                                    \
-    (((n) < (cap) || ((arr) = dw_arena_grow((a), (arr), sizeof(*(arr)), (n), &(cap))))    \
-         ? (memset(&(arr)[(n)], 0, sizeof(*(arr))), &(arr)[(n)++])                       \
+#define DW_ARENA_PUSH(a, arr, n, cap)                                                              \
+    (((n) < (cap) || ((arr) = dw_arena_grow((a), (arr), sizeof(*(arr)), (n), &(cap))))             \
+         ? (memset(&(arr)[(n)], 0, sizeof(*(arr))), &(arr)[(n)++])                                 \
          : NULL)
 
 /* Run fn(data) when the arena is deinitialised (fds, timers, handles the arena's owner holds). */

@@ -13,19 +13,35 @@ typedef struct dw_buf {
     int failed;   /* sticky: set when an append failed, so writers may check once at the end */
 } dw_buf_t;
 
-#define DW_BUF_INIT {NULL, 0, 0, 0, 0}
+#define DW_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0, 0                                                                           \
+    }
 
 void dw_buf_init(dw_buf_t *b, size_t limit);
 void dw_buf_deinit(dw_buf_t *b);
-static inline void dw_buf_reset(dw_buf_t *b) { b->len = 0, b->failed = 0; if (b->data) b->data[0] = '\0'; }
+static inline void dw_buf_reset(dw_buf_t *b)
+{
+    b->len = 0, b->failed = 0;
+    if (b->data) b->data[0] = '\0';
+}
 int dw_buf_reserve(dw_buf_t *b, size_t extra);
 int dw_buf_append(dw_buf_t *b, const void *p, size_t n);
-static inline int dw_buf_append_str(dw_buf_t *b, dw_str_t s) { return dw_buf_append(b, s.ptr, s.len); }
-static inline int dw_buf_append_c(dw_buf_t *b, const char *s) { return dw_buf_append(b, s, strlen(s)); }
+static inline int dw_buf_append_str(dw_buf_t *b, dw_str_t s)
+{
+    return dw_buf_append(b, s.ptr, s.len);
+}
+static inline int dw_buf_append_c(dw_buf_t *b, const char *s)
+{
+    return dw_buf_append(b, s, strlen(s));
+}
 int dw_buf_putc(dw_buf_t *b, char c);
 int dw_buf_appendf(dw_buf_t *b, const char *fmt, ...) DW_PRINTF(2, 3);
 int dw_buf_vappendf(dw_buf_t *b, const char *fmt, va_list ap) DW_PRINTF(2, 0);
-static inline dw_str_t dw_buf_str(const dw_buf_t *b) { return dw_str_make(b->data ? b->data : "", b->len); }
+static inline dw_str_t dw_buf_str(const dw_buf_t *b)
+{
+    return dw_str_make(b->data ? b->data : "", b->len);
+}
 /* Hands the NUL-terminated heap block to the caller; the buffer is left empty. */
 char *dw_buf_take(dw_buf_t *b);
 

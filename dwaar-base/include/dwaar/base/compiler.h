@@ -15,12 +15,12 @@
 
 /* Fatal in debug and sanitizer builds, compiled out in release builds. */
 #ifdef DW_DEBUG_CHECKS
-#define DW_BUG_ON(cond)                                                                  \
-    do {                                                                                 \
-        if (DW_UNLIKELY(cond)) {                                                         \
-            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                     \
-        }                                                                                \
+#define DW_BUG_ON(cond)                                                                            \
+    do {                                                                                           \
+        if (DW_UNLIKELY(cond)) {                                                                   \
+            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 #else
 #define DW_BUG_ON(cond) ((void)0)

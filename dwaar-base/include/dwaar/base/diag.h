@@ -27,8 +27,8 @@ void dw_diags_init(dw_diags_t *d);
 void dw_diags_deinit(dw_diags_t *d);
 void dw_diags_add(dw_diags_t *d, dw_severity_t sev, const char *file, uint32_t line, uint32_t col,
                   const char *fmt, ...) DW_PRINTF(6, 7);
-void dw_diags_vadd(dw_diags_t *d, dw_severity_t sev, const char *file, uint32_t line,
-                   uint32_t col, const char *fmt, va_list ap) DW_PRINTF(6, 0);
+void dw_diags_vadd(dw_diags_t *d, dw_severity_t sev, const char *file, uint32_t line, uint32_t col,
+                   const char *fmt, va_list ap) DW_PRINTF(6, 0);
 /* "<file>:<line>:<col>: <message>" for errors; "<file>:<line>:<col>: warning: <message>". */
 void dw_diag_format(const dw_diag_t *diag, dw_buf_t *out);
 /* Every diagnostic of the given severity (or all with -1), one per line. */

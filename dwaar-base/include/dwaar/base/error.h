@@ -6,16 +6,16 @@
 
 typedef enum dw_rc {
     DW_OK = 0,
-    DW_EAGAIN = -1,   /* would block / need more input */
+    DW_EAGAIN = -1, /* would block / need more input */
     DW_EDECLINED = -2,
     DW_EDONE = -3,
     DW_ENOMEM = -4,
-    DW_EPROTO = -5,   /* malformed input */
-    DW_ELIMIT = -6,   /* a configured or built-in limit was hit */
+    DW_EPROTO = -5, /* malformed input */
+    DW_ELIMIT = -6, /* a configured or built-in limit was hit */
     DW_EIO = -7,
-    DW_EINVAL = -8,   /* invalid argument or value */
+    DW_EINVAL = -8, /* invalid argument or value */
     DW_ENOENT = -9,
-    DW_ERANGE = -10,  /* value out of range / overflow */
+    DW_ERANGE = -10, /* value out of range / overflow */
 } dw_rc;
 
 const char *dw_rc_str(int rc);
@@ -28,6 +28,9 @@ typedef struct dw_err {
 
 /* Sets err (if non-NULL) and returns rc, so callers can `return dw_err_set(...)`. */
 int dw_err_set(dw_err_t *err, int rc, const char *fmt, ...) DW_PRINTF(3, 4);
-static inline void dw_err_clear(dw_err_t *err) { err->rc = 0, err->msg[0] = '\0'; }
+static inline void dw_err_clear(dw_err_t *err)
+{
+    err->rc = 0, err->msg[0] = '\0';
+}
 
 #endif

@@ -30,10 +30,25 @@ void dw_json_bool(dw_json_t *j, bool v);
 void dw_json_null(dw_json_t *j);
 
 /* key + value shorthands */
-static inline void dw_json_kv_str(dw_json_t *j, const char *k, dw_str_t v) { dw_json_key(j, k), dw_json_str(j, v); }
-static inline void dw_json_kv_cstr(dw_json_t *j, const char *k, const char *v) { dw_json_key(j, k), dw_json_cstr(j, v); }
-static inline void dw_json_kv_uint(dw_json_t *j, const char *k, uint64_t v) { dw_json_key(j, k), dw_json_uint(j, v); }
-static inline void dw_json_kv_int(dw_json_t *j, const char *k, int64_t v) { dw_json_key(j, k), dw_json_int(j, v); }
-static inline void dw_json_kv_bool(dw_json_t *j, const char *k, bool v) { dw_json_key(j, k), dw_json_bool(j, v); }
+static inline void dw_json_kv_str(dw_json_t *j, const char *k, dw_str_t v)
+{
+    dw_json_key(j, k), dw_json_str(j, v);
+}
+static inline void dw_json_kv_cstr(dw_json_t *j, const char *k, const char *v)
+{
+    dw_json_key(j, k), dw_json_cstr(j, v);
+}
+static inline void dw_json_kv_uint(dw_json_t *j, const char *k, uint64_t v)
+{
+    dw_json_key(j, k), dw_json_uint(j, v);
+}
+static inline void dw_json_kv_int(dw_json_t *j, const char *k, int64_t v)
+{
+    dw_json_key(j, k), dw_json_int(j, v);
+}
+static inline void dw_json_kv_bool(dw_json_t *j, const char *k, bool v)
+{
+    dw_json_key(j, k), dw_json_bool(j, v);
+}
 
 #endif

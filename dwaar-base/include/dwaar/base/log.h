@@ -24,9 +24,9 @@ void dw_log_set_json(int on);
 
 void dw_log_write(int level, const char *module, const char *fmt, ...) DW_PRINTF(3, 4);
 
-#define DW_LOG(level, module, ...)                                                       \
-    do {                                                                                 \
-        if (DW_UNLIKELY((level) <= dw_log_level)) dw_log_write((level), (module), __VA_ARGS__); \
+#define DW_LOG(level, module, ...)                                                                 \
+    do {                                                                                           \
+        if (DW_UNLIKELY((level) <= dw_log_level)) dw_log_write((level), (module), __VA_ARGS__);    \
     } while (0)
 #define DW_ERROR(module, ...) DW_LOG(DW_LOG_ERROR, module, __VA_ARGS__)
 #define DW_WARN(module, ...)  DW_LOG(DW_LOG_WARN, module, __VA_ARGS__)

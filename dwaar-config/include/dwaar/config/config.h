@@ -6,7 +6,7 @@
 #include <dwaar/base/diag.h>
 #include <dwaar/config/model.h>
 
-#define DW_CFG_MAX_FILE_SIZE   10485760u /* 10 MiB per file */
+#define DW_CFG_MAX_FILE_SIZE    10485760u /* 10 MiB per file */
 #define DW_CFG_MAX_IMPORT_DEPTH 10
 
 typedef struct dw_cfg_load_opts {

@@ -8,11 +8,11 @@
 
 typedef enum dw_cfg_tok_kind {
     DW_TOK_WORD,
-    DW_TOK_QUOTED, /* "..." or `...`; see quote */
-    DW_TOK_OPEN,   /* { */
-    DW_TOK_CLOSE,  /* } */
-    DW_TOK_EOL,    /* end of a logical line */
-    DW_TOK_COMMENT,/* only with DW_LEX_COMMENTS; text is '#' to end of line */
+    DW_TOK_QUOTED,  /* "..." or `...`; see quote */
+    DW_TOK_OPEN,    /* { */
+    DW_TOK_CLOSE,   /* } */
+    DW_TOK_EOL,     /* end of a logical line */
+    DW_TOK_COMMENT, /* only with DW_LEX_COMMENTS; text is '#' to end of line */
     DW_TOK_EOF,
 } dw_cfg_tok_kind_t;
 
@@ -23,8 +23,8 @@ typedef struct dw_cfg_token {
     dw_str_t raw;     /* the bytes as written in the source (fmt re-emits them) */
     const char *file; /* display name (base name of the file) */
     uint32_t line, col, end_line;
-    uint8_t kind;     /* dw_cfg_tok_kind_t */
-    char quote;       /* 0, '"' or '`' */
+    uint8_t kind; /* dw_cfg_tok_kind_t */
+    char quote;   /* 0, '"' or '`' */
     uint8_t flags;
 } dw_cfg_token_t;
 
