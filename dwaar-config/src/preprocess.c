@@ -530,6 +530,11 @@ int dw_cfg_preprocess(dw_cfg_parser_t *p, const char *display, const char *src, 
     dw_cfg_tokens_t toks = {0};
     size_t errs = dw_cfg_lex(&p->scratch, display, src, len, 0, &toks, p->diags);
     if (!errs) {
+        /* most configs expand to about as many tokens as they have: size the output once */
+        if (!out->v && toks.n) {
+            out->v = dw_arena_alloc(&p->scratch, toks.n * sizeof(*out->v));
+            out->cap = out->v ? toks.n : 0;
+        }
         size_t n = extract_snippets(&pp, toks.v, toks.n);
         dw_cfg_token_t eof = toks.v[n - 1];
         expand(&pp, toks.v, n - 1, NULL, out);

@@ -255,7 +255,7 @@ static void test_domain_block_count(void **state)
                      3);
     assert_int_equal(blocks("# nothing\n"), 0);
     assert_int_equal(blocks("a.com,\nb.com {\n}\n"), 1);
-    assert_int_equal(blocks("layer4 x {\n}\n"), 1); /* not the keyword block: a site */
+    assert_int_equal(blocks("(s) {\n}\nlayer4 {\n}\ntimeouts {\n}\n"), 0);
 }
 
 static void test_brace_and_lexical_errors(void **state)

@@ -165,7 +165,7 @@ static int cmd_fmt(const dw_cli_t *cli)
         }
         dw_buf_deinit(&tmp);
     } else {
-        fwrite(out.data, 1, out.len, stdout);
+        if (out.len) fwrite(out.data, 1, out.len, stdout); /* empty output may have no buffer */
         rc = 0;
     }
     dw_buf_deinit(&out);

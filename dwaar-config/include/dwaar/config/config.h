@@ -30,8 +30,8 @@ void dw_config_free(dw_config_t *cfg);
 int dw_config_to_json(const dw_config_t *cfg, dw_buf_t *out);
 
 /* Canonical formatting (§9.4), token-level: comments kept, imports and env not expanded.
- * Returns the number of top-level blocks (sites, snippets, global, layer4), or -1 on a
- * lexical or brace error (reported in diags; out is then unspecified). */
+ * Returns the number of site blocks ("domain blocks"), or -1 on a lexical or brace error
+ * (reported in diags; out is then unspecified). */
 int dw_cfg_format(const char *display_name, const char *src, size_t len, dw_buf_t *out,
                   dw_diags_t *diags);
 
