@@ -14,6 +14,13 @@ bool dw_cfg_ext_is(const dw_cfg_token_t *t, const char *w)
     return (t->kind == DW_TOK_WORD || t->kind == DW_TOK_QUOTED) && dw_str_eq_c(t->text, w);
 }
 
+size_t dw_cfg_ext_keyword(const dw_cfg_token_t *t, const char *const *keys)
+{
+    size_t k = 0;
+    while (keys[k] && !dw_cfg_ext_is(t, keys[k])) k++;
+    return k;
+}
+
 const char *dw_cfg_ext_name(dw_cfg_parser_t *p, const dw_cfg_node_t *n)
 {
     const char *s = dw_arena_strndup(&p->scratch, n->name.text.ptr, n->name.text.len);
@@ -30,8 +37,7 @@ int dw_cfg_ext_argc(dw_cfg_parser_t *p, const dw_cfg_token_t *name, const dw_cfg
     }
     if (nargs > max) {
         const dw_cfg_token_t *x = &args[max];
-        bool key = false;
-        for (size_t k = 0; keys && keys[k]; k++) key |= dw_cfg_ext_is(x, keys[k]);
+        bool key = keys && keys[dw_cfg_ext_keyword(x, keys)];
         dw_cfg_err(p, x, "unexpected argument %s to '%.*s'%s", dw_cfg_tok_str(p, x),
                    DW_STR_FMT(name->text), key ? " (put each subdirective on its own line)" : "");
         return -1;
@@ -360,8 +366,7 @@ int dw_cfg_parse_cache(dw_cfg_parser_t *p, const dw_cfg_node_t *node, const dw_c
     for (size_t i = 0; i < node->nchildren; i++) {
         const dw_cfg_node_t *n = &node->children[i];
         const char *key = dw_cfg_ext_name(p, n);
-        size_t k = 0;
-        while (keys[k] && !dw_cfg_ext_is(&n->name, keys[k])) k++;
+        size_t k = dw_cfg_ext_keyword(&n->name, keys);
         if (!keys[k]) {
             dw_cfg_err(p, &n->name,
                        "unknown cache option '%s' (expected max_size, match_path, default_ttl or "
@@ -483,9 +488,7 @@ int dw_cfg_parse_ip_filter(dw_cfg_parser_t *p, const dw_cfg_node_t *node,
             }
             for (size_t a = 0; a < n->nargs; a++) {
                 const dw_cfg_token_t *t = &n->args[a];
-                bool key = false;
-                for (size_t k = 0; keys[k]; k++) key |= dw_cfg_ext_is(t, keys[k]);
-                if (key) {
+                if (keys[dw_cfg_ext_keyword(t, keys)]) {
                     /* decision 15: `{ allow 10.0.0.0/8 default deny }` is shorthand, not syntax */
                     dw_cfg_err(
                         p, t,
@@ -866,8 +869,7 @@ int dw_cfg_parse_wasm_plugin(dw_cfg_parser_t *p, const dw_cfg_node_t *node,
     for (size_t i = 0; i < node->nchildren; i++) {
         const dw_cfg_node_t *n = &node->children[i];
         const char *key = dw_cfg_ext_name(p, n);
-        size_t k = 0;
-        while (keys[k] && !dw_cfg_ext_is(&n->name, keys[k])) k++;
+        size_t k = dw_cfg_ext_keyword(&n->name, keys);
         if (!keys[k]) {
             dw_cfg_warn(p, &n->name, "unknown wasm_plugin option '%s' ignored", key);
             continue;

@@ -22,6 +22,9 @@ int dw_cfg_ext_no_block(dw_cfg_parser_t *p, const dw_cfg_node_t *n);
 int dw_cfg_ext_need_block(dw_cfg_parser_t *p, const dw_cfg_node_t *n);
 /* True when the token is the unquoted word w. */
 bool dw_cfg_ext_is(const dw_cfg_token_t *t, const char *w);
+/* Index of t's text in the NULL-terminated keyword list keys; the list's length (so
+ * keys[index] == NULL) when it is none of them. */
+size_t dw_cfg_ext_keyword(const dw_cfg_token_t *t, const char *const *keys);
 /* One line's name as a C string for messages (arena scratch copy). */
 const char *dw_cfg_ext_name(dw_cfg_parser_t *p, const dw_cfg_node_t *n);
 /* Appends IPs/CIDRs (and `private_ranges`) to out; a bad one is an error naming `directive`.

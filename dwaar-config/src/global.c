@@ -251,8 +251,7 @@ static void parse_auto_update(dw_cfg_parser_t *p, const dw_cfg_node_t *n, dw_cfg
     for (size_t i = 0; i < n->nchildren; i++) {
         const dw_cfg_node_t *c = &n->children[i];
         const char *key = dw_cfg_ext_name(p, c);
-        size_t k = 0;
-        while (keys[k] && !dw_cfg_ext_is(&c->name, keys[k])) k++;
+        size_t k = dw_cfg_ext_keyword(&c->name, keys);
         if (!keys[k]) {
             dw_cfg_err(p, &c->name, "unknown auto_update option '%s'", key);
             continue;
