@@ -1,7 +1,4 @@
 """Shared fixtures for the black-box tests: they run the real `dwaar` binary."""
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 

@@ -8,10 +8,14 @@
                                            containing message; returns stderr
     dw.warns(text, "message")              loads, and stderr has a warning containing message
     subset(actual, expected)               JSON subset match used by the golden files
+    S(body)                                a site `:8080 { body }`; body line 1 is file line 2, col 5
+    named(model, "header")                 site 0's directives of one kind
+    addrs(model)                           (host, port, tls) of every site address
 """
 import json
 import os
 import subprocess
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +74,23 @@ class Dwaar:
         lines = [l for l in r.err.splitlines() if "warning:" in l and message in l]
         assert lines, f"expected a warning with {message!r}:\n{r.err}"
         return json.loads(r.out)
+
+
+DASH = "\u2014"  # the em dash several spec messages use
+
+
+def S(body, addr=":8080"):
+    body = textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
+    return f"{addr} {{\n{body}\n}}\n"
+
+
+def named(model, name, i=0):
+    """Site i's directives called name."""
+    return [d for d in dirs(model, i) if d["directive"] == name]
+
+
+def addrs(model):
+    return [(a["host"], a["port"], a["tls"]) for s in model["sites"] for a in s["addresses"]]
 
 
 def site(model, i=0):

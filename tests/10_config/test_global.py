@@ -1,15 +1,11 @@
 """Global options (spec 10 §2; spec 20 §1.1, §3.4, §3.5; spec 30 §6; decisions 16, 17, 22):
 CFG-22..CFG-28 and CFG-31, checked on the loaded model. CFG-29 and CFG-30 live in
 test_grammar.py."""
-from dwaartest import site
+from dwaartest import addrs, site
 
 
 def glob(text):
     return "{\n" + text + "\n}\n"
-
-
-def addrs(m):
-    return [(a["host"], a["port"], a["tls"]) for s in m["sites"] for a in s["addresses"]]
 
 
 def test_global_defaults(dw):

@@ -1,10 +1,6 @@
 """Lexing seen through the model (spec 10 §1.2-1.3): CFG-02, CFG-03, CFG-05, CFG-06, CFG-07,
 CFG-09. The token-level rules are unit-tested in dwaar-config/tests/test_lexer.c."""
-from dwaartest import dirs
-
-
-def directive(model, name, i=0):
-    return [d for d in dirs(model, i) if d["directive"] == name]
+from dwaartest import named as directive
 
 
 def test_CFG_02_comments_and_hash_inside_words(dw):

@@ -2,17 +2,8 @@
 loaded model (every condition parsed into its typed form) and on load errors and warnings.
 
 In S(body) the body's first line is line 2 of the Dwaarfile, indented to column 5."""
-import textwrap
 
-from dwaartest import dirs, site
-
-DASH = "\u2014"
-
-
-def S(body, addr=":8080"):
-    body = textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
-    return f"{addr} {{\n{body}\n}}\n"
-
+from dwaartest import S, dirs, site
 
 def conds(model, name, i=0):
     return site(model, i)["block"]["matchers"][name]

@@ -1,8 +1,6 @@
 """Environment substitution, snippets and imports (spec 10 §1.3-1.4): CFG-07, CFG-08,
 CFG-10..CFG-18. Checked through site addresses and directive locations in the model."""
-import os
-
-from dwaartest import dirs, site
+from dwaartest import dirs
 
 
 def hosts(model):
@@ -127,7 +125,7 @@ def test_CFG_16_cycles_and_depth(dw):
 
 def test_CFG_17_error_in_imported_file_names_it(dw):
     dw.write("sub/bad.conf", "\n\n  proxzy :8080\n")
-    err = dw.fails("a.test {\n    import sub/bad.conf\n}\n", "bad.conf:3:3: unknown directive 'proxzy'")
+    dw.fails("a.test {\n    import sub/bad.conf\n}\n", "bad.conf:3:3: unknown directive 'proxzy'")
     dw.write("sub/bad2.conf", "respond \"oops\n")
     dw.fails("a.test {\n    import sub/bad2.conf\n}\n", "bad2.conf:1:9: unterminated quoted string")
 

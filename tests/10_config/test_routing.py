@@ -5,21 +5,8 @@ end-to-end tests; here each item proves the model that drives it.
 
 In S(body) the body's first line is line 2 of the Dwaarfile, indented to column 5."""
 import os
-import textwrap
 
-from dwaartest import dirs, site
-
-DASH = "\u2014"
-
-
-def S(body, addr=":8080"):
-    body = textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
-    return f"{addr} {{\n{body}\n}}\n"
-
-
-def named(model, name, i=0):
-    return [d for d in dirs(model, i) if d["directive"] == name]
-
+from dwaartest import DASH, S, dirs, named, site
 
 def one(model, name, i=0):
     ds = named(model, name, i)

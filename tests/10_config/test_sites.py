@@ -1,10 +1,6 @@
 """Site addresses (spec 10 §3.1-3.2, spec 20 §1.1, decisions 10, 11): SITE-10, SITE-11 and the
 address table, checked on the model's addresses (host key, port, TLS)."""
-from dwaartest import site
-
-
-def addrs(model):
-    return [(a["host"], a["port"], a["tls"]) for s in model["sites"] for a in s["addresses"]]
+from dwaartest import addrs, site
 
 
 def test_address_table(dw):
