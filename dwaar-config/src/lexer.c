@@ -210,10 +210,8 @@ size_t dw_cfg_lex(dw_arena_t *a, const char *file, const char *src, size_t len, 
         }
     }
     emit_eol(&lx);
-    unsigned nl = lx.newlines;
     dw_cfg_token_t *eof = emit(&lx, DW_TOK_EOF, lx.i, lx.line, lx.i - lx.line_start + 1);
     if (eof) eof->raw = eof->text = DW_STR_NULL;
-    (void)nl;
     return lx.errors;
 }
 

@@ -47,55 +47,51 @@ static char *find_config(const char *given)
     return NULL;
 }
 
-static dw_config_t *load_config(const char *path, dw_diags_t *diags)
+/* Finds and loads the config with every start-up check, prints its diagnostics, and hands a
+ * loaded model to use(). Returns 1 when nothing loaded, else use()'s result. */
+static int with_config(const dw_cli_t *cli, int (*use)(const dw_config_t *cfg))
 {
+    char *path = find_config(cli->config);
+    if (!path) return 1;
+    dw_diags_t diags;
+    dw_diags_init(&diags);
     dw_cfg_load_opts_t opts = {.check_files = true};
-    dw_config_t *cfg = dw_cfg_load_file(path, &opts, diags);
-    dw_diags_print(diags, -1, stderr);
-    return cfg;
+    dw_config_t *cfg = dw_cfg_load_file(path, &opts, &diags);
+    dw_diags_print(&diags, -1, stderr);
+    int rc = cfg ? use(cfg) : 1;
+    dw_config_free(cfg);
+    dw_diags_deinit(&diags);
+    free(path);
+    return rc;
+}
+
+static int print_summary(const dw_config_t *cfg)
+{
+    printf("Dwaarfile OK (%zu sites, %zu routes)\n", cfg->naddresses, cfg->nroutes);
+    return 0;
+}
+
+static int print_json(const dw_config_t *cfg)
+{
+    dw_buf_t out = DW_BUF_INIT;
+    int rc = dw_config_to_json(cfg, &out);
+    if (rc == 0) {
+        fwrite(out.data, 1, out.len, stdout);
+        fputc('\n', stdout);
+    } else {
+        fprintf(stderr, "error: cannot encode the configuration\n");
+    }
+    dw_buf_deinit(&out);
+    return rc == 0 ? 0 : 1;
 }
 
 static int cmd_validate(const dw_cli_t *cli)
 {
-    char *path = find_config(cli->config);
-    if (!path) return 1;
-    dw_diags_t diags;
-    dw_diags_init(&diags);
-    dw_config_t *cfg = load_config(path, &diags);
-    int rc = 1;
-    if (cfg) {
-        printf("Dwaarfile OK (%zu sites, %zu routes)\n", cfg->naddresses, cfg->nroutes);
-        rc = 0;
-    }
-    dw_config_free(cfg);
-    dw_diags_deinit(&diags);
-    free(path);
-    return rc;
+    return with_config(cli, print_summary);
 }
-
 static int cmd_adapt(const dw_cli_t *cli)
 {
-    char *path = find_config(cli->config);
-    if (!path) return 1;
-    dw_diags_t diags;
-    dw_diags_init(&diags);
-    dw_config_t *cfg = load_config(path, &diags);
-    int rc = 1;
-    if (cfg) {
-        dw_buf_t out = DW_BUF_INIT;
-        if (dw_config_to_json(cfg, &out) == 0) {
-            fwrite(out.data, 1, out.len, stdout);
-            fputc('\n', stdout);
-            rc = 0;
-        } else {
-            fprintf(stderr, "error: cannot encode the configuration\n");
-        }
-        dw_buf_deinit(&out);
-    }
-    dw_config_free(cfg);
-    dw_diags_deinit(&diags);
-    free(path);
-    return rc;
+    return with_config(cli, print_json);
 }
 
 static char *read_all(const char *path, size_t *len, int *err)
