@@ -59,7 +59,10 @@ static void after_close(cursor_t *c)
     skip_line(c);
 }
 
-static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, int depth);
+/* What an unclosed block is called in `unexpected end of file, expected '}' to close ...`. */
+typedef enum block_kind { BLOCK_DIRECTIVE, BLOCK_SITE, BLOCK_GLOBAL, BLOCK_RECOVERY } block_kind_t;
+
+static void parse_items(cursor_t *c, dw_cfg_node_t *parent, block_kind_t kind, int depth);
 
 /* One logical line starting at a value token; consumes its block if it has one. */
 static void parse_line(cursor_t *c, dw_cfg_node_t *node, int depth)
@@ -74,12 +77,11 @@ static void parse_line(cursor_t *c, dw_cfg_node_t *node, int depth)
     if (at(c, DW_TOK_OPEN)) {
         node->has_block = true;
         node->open = *next(c);
-        parse_items(c, node, NULL, depth + 1);
+        parse_items(c, node, BLOCK_DIRECTIVE, depth + 1);
     }
 }
 
-/* what: how an unclosed block is named in the error; NULL = "'<name>' block" */
-static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, int depth)
+static void parse_items(cursor_t *c, dw_cfg_node_t *parent, block_kind_t kind, int depth)
 {
     size_t cap = 0;
     if (depth > MAX_NESTING) {
@@ -102,19 +104,27 @@ static void parse_items(cursor_t *c, dw_cfg_node_t *parent, const char *what, in
             return;
         }
         if (t->kind == DW_TOK_EOF) {
-            if (what && strcmp(what, "site block") == 0)
+            int n = (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len);
+            const char *name = parent->name.text.ptr;
+            switch (kind) {
+            case BLOCK_SITE:
                 dw_cfg_err(c->p, &parent->open,
-                           "unexpected end of file, expected '}' to close site block '%.*s'",
-                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len),
-                           parent->name.text.ptr);
-            else if (what)
-                dw_cfg_err(c->p, &parent->open, "unexpected end of file, expected '}' to close %s",
-                           what);
-            else
+                           "unexpected end of file, expected '}' to close site block '%.*s'", n,
+                           name);
+                break;
+            case BLOCK_GLOBAL:
                 dw_cfg_err(c->p, &parent->open,
-                           "unexpected end of file, expected '}' to close '%.*s' block",
-                           (int)(parent->name.text.len > 100 ? 100 : parent->name.text.len),
-                           parent->name.text.ptr);
+                           "unexpected end of file, expected '}' to close global options block");
+                break;
+            case BLOCK_RECOVERY:
+                dw_cfg_err(c->p, &parent->open,
+                           "unexpected end of file, expected '}' to close block");
+                break;
+            default:
+                dw_cfg_err(c->p, &parent->open,
+                           "unexpected end of file, expected '}' to close '%.*s' block", n, name);
+                break;
+            }
             return;
         }
         if (t->kind == DW_TOK_OPEN) {
@@ -208,7 +218,7 @@ void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_t
         tree->global->name = *peek(&c);
         tree->global->has_block = true;
         tree->global->open = *next(&c);
-        parse_items(&c, tree->global, "global options block", 1);
+        parse_items(&c, tree->global, BLOCK_GLOBAL, 1);
     }
     for (;;) {
         skip_eols(&c);
@@ -232,13 +242,13 @@ void dw_cfg_build_tree(dw_cfg_parser_t *p, const dw_cfg_tokens_t *toks, dw_cfg_t
             if (at(&c, DW_TOK_OPEN)) {
                 dw_cfg_node_t dummy = {0};
                 dummy.open = *next(&c);
-                parse_items(&c, &dummy, "block", 1);
+                parse_items(&c, &dummy, BLOCK_RECOVERY, 1);
             }
             continue;
         }
         item->block.name = item->addrs[0];
         item->block.has_block = true;
         item->block.open = *next(&c);
-        parse_items(&c, &item->block, "site block", 1);
+        parse_items(&c, &item->block, BLOCK_SITE, 1);
     }
 }
