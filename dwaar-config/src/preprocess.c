@@ -79,10 +79,8 @@ static void substitute(pp_t *pp, dw_cfg_token_t *t, const args_t *args)
             const char *v = cname ? env_get(pp->p, cname) : NULL;
             if (v && *v)
                 dw_buf_append_c(&b, v);
-            else if (has_def)
+            else if (has_def) /* unset or empty: the default, else nothing */
                 dw_buf_append_str(&b, def);
-            else if (v) { /* set but empty: empty */
-            }
             changed = true;
         } else if (inner.len > 4 && memcmp(inner.ptr, "env.", 4) == 0) {
             dw_str_t name = dw_str_sub(inner, 4, inner.len);
