@@ -12,3 +12,12 @@ from dwaartest import Dwaar  # noqa: E402
 def dw(tmp_path):
     """A Dwaar helper bound to a fresh temporary directory."""
     return Dwaar(tmp_path)
+
+
+@pytest.fixture
+def live(tmp_path):
+    """Starts `dwaar run` instances and backends; stops them by PID at teardown."""
+    from livetest import Live
+    lv = Live(tmp_path)
+    yield lv
+    lv.close()

@@ -3,6 +3,7 @@
 #include <dwaar/base/buf.h>
 #include <dwaar/base/log.h>
 #include <dwaar/config/config.h>
+#include <dwaar/core/server.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -92,6 +93,28 @@ static int cmd_validate(const dw_cli_t *cli)
 static int cmd_adapt(const dw_cli_t *cli)
 {
     return with_config(cli, print_json);
+}
+
+/* `dwaar run` (and bare `dwaar`): load, then serve until SIGTERM; SIGHUP reloads. */
+static int cmd_run(const dw_cli_t *cli)
+{
+    char *path = find_config(cli->config);
+    if (!path) return 1;
+    dw_diags_t diags;
+    dw_diags_init(&diags);
+    dw_cfg_load_opts_t opts = {.check_files = true};
+    dw_config_t *cfg = dw_cfg_load_file(path, &opts, &diags);
+    dw_diags_print(&diags, -1, stderr);
+    dw_diags_deinit(&diags);
+    if (!cfg) {
+        free(path);
+        return 1;
+    }
+    if (cfg->global.debug && dw_log_level < DW_LOG_DEBUG) dw_log_level = DW_LOG_DEBUG;
+    dw_server_opts_t so = {.config_path = path, .workers = cli->workers, .load_opts = &opts};
+    int rc = dw_server_run(cfg, &so);
+    free(path);
+    return rc;
 }
 
 static char *read_all(const char *path, size_t *len, int *err)
@@ -190,13 +213,7 @@ int main(int argc, char **argv)
     case DW_CMD_VALIDATE: return cmd_validate(&cli);
     case DW_CMD_ADAPT: return cmd_adapt(&cli);
     case DW_CMD_FMT: return cmd_fmt(&cli);
-    case DW_CMD_RUN:
-        rc = cmd_validate(&cli);
-        if (rc == 0)
-            fprintf(stderr,
-                    "error: this build has no data plane yet: the configuration was validated, "
-                    "nothing was started\n");
-        return 1;
+    case DW_CMD_RUN: return cmd_run(&cli);
     default:
         fprintf(stderr,
                 "error: '%s' talks to a running server's admin API, which this build does not "

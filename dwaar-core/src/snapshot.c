@@ -1,0 +1,244 @@
+/* Compiling a config model into the runtime snapshot: route tables per port, blocks in
+ * execution order, compiled matchers, upstream pools. Runs off the request path (startup,
+ * reload); may block (name resolution). */
+#include "pool.h"
+#include "snapshot.h"
+#include <dwaar/base/log.h>
+#include <dwaar/config/config.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_t **out,
+                         dw_err_t *err);
+
+static int compile_dir(dw_snapshot_t *s, const dw_cfg_directive_t *d, dw_rt_dir_t *rd,
+                       dw_err_t *err)
+{
+    rd->d = d;
+    int rc = dw_rt_match_compile(&s->arena, &d->match, &rd->match, err);
+    if (rc != DW_OK) return rc;
+    switch (d->kind) {
+    case DW_DIR_MAP:
+        return dw_rt_map_compile(&s->arena, &d->u.map, &rd->map, err);
+    case DW_DIR_HANDLE:
+    case DW_DIR_HANDLE_PATH:
+    case DW_DIR_ROUTE:
+        return compile_block(s, d->u.handle.block, &rd->sub, err);
+    case DW_DIR_REVERSE_PROXY: {
+        dw_pool_t *p = dw_arena_zalloc(&s->arena, sizeof *p);
+        if (!p || dw_pool_init(&s->arena, p, d->u.proxy) != DW_OK)
+            return dw_err_set(err, DW_ENOMEM, "out of memory");
+        rd->pool = p;
+        struct dw_pool **np = DW_ARENA_PUSH(&s->arena, s->pools, s->npools, s->pools_cap);
+        if (!np) return dw_err_set(err, DW_ENOMEM, "out of memory");
+        *np = p;
+        return DW_OK;
+    }
+    default:
+        return DW_OK;
+    }
+}
+
+/* Stable order by rank for middleware; terminal handlers with a matcher before those without
+ * (§4.2 step 3). */
+static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_t **out,
+                         dw_err_t *err)
+{
+    dw_rt_block_t *rb = dw_arena_zalloc(&s->arena, sizeof *rb);
+    size_t n = b->ndirs ? b->ndirs : 1;
+    if (!rb) return dw_err_set(err, DW_ENOMEM, "out of memory");
+    rb->mw = dw_arena_zalloc(&s->arena, sizeof *rb->mw * n);
+    rb->family = dw_arena_zalloc(&s->arena, sizeof *rb->family * n);
+    rb->terminals = dw_arena_zalloc(&s->arena, sizeof *rb->terminals * n);
+    if (!rb->mw || !rb->family || !rb->terminals)
+        return dw_err_set(err, DW_ENOMEM, "out of memory");
+    for (uint8_t rank = 1; rank <= 7; rank++) {
+        for (size_t i = 0; i < b->ndirs; i++) {
+            const dw_cfg_directive_t *d = &b->dirs[i];
+            if (d->rank != rank || d->kind == DW_DIR_HANDLE_ERRORS) continue;
+            int rc = compile_dir(s, d, &rb->mw[rb->nmw++], err);
+            if (rc != DW_OK) return rc;
+        }
+    }
+    for (size_t i = 0; i < b->ndirs; i++) {
+        const dw_cfg_directive_t *d = &b->dirs[i];
+        if (d->kind != DW_DIR_HANDLE && d->kind != DW_DIR_HANDLE_PATH && d->kind != DW_DIR_ROUTE)
+            continue;
+        int rc = compile_dir(s, d, &rb->family[rb->nfamily++], err);
+        if (rc != DW_OK) return rc;
+    }
+    for (int with = 1; with >= 0; with--) {
+        for (size_t i = 0; i < b->ndirs; i++) {
+            const dw_cfg_directive_t *d = &b->dirs[i];
+            if (!d->terminal) continue;
+            bool has = d->match.kind != DW_MATCH_NONE;
+            if (has != (with == 1)) continue;
+            int rc = compile_dir(s, d, &rb->terminals[rb->nterminals++], err);
+            if (rc != DW_OK) return rc;
+        }
+    }
+    *out = rb;
+    return DW_OK;
+}
+
+static dw_rt_port_t *port_get(dw_snapshot_t *s, uint16_t port, bool tls)
+{
+    for (size_t i = 0; i < s->nports; i++)
+        if (s->ports[i].port == port) return &s->ports[i];
+    dw_rt_port_t *p = DW_ARENA_PUSH(&s->arena, s->ports, s->nports, s->ports_cap);
+    if (!p) return NULL;
+    p->port = port;
+    p->tls = tls;
+    dw_strmap_init(&p->exact, true);
+    dw_strmap_init(&p->wildcard, true);
+    return p;
+}
+
+static void add_listen(dw_snapshot_t *s, const char *host, uint16_t port, const char *unix_path)
+{
+    for (size_t i = 0; i < s->nlistens; i++) {
+        dw_rt_listen_t *l = &s->listens[i];
+        if (l->port == port && strcmp(l->host, host) == 0 &&
+            ((!l->unix_path && !unix_path) ||
+             (l->unix_path && unix_path && strcmp(l->unix_path, unix_path) == 0)))
+            return;
+    }
+    dw_rt_listen_t *l = DW_ARENA_PUSH(&s->arena, s->listens, s->nlistens, s->listens_cap);
+    if (!l) return;
+    snprintf(l->host, sizeof l->host, "%s", host);
+    l->port = port;
+    l->unix_path = unix_path ? dw_arena_strdup(&s->arena, unix_path) : NULL;
+}
+
+static void snapshot_cleanup_maps(void *arg)
+{
+    dw_snapshot_t *s = arg;
+    for (size_t i = 0; i < s->nports; i++) {
+        dw_strmap_deinit(&s->ports[i].exact);
+        dw_strmap_deinit(&s->ports[i].wildcard);
+    }
+}
+
+static int compile_site(dw_snapshot_t *s, const dw_cfg_site_t *cs, dw_err_t *err)
+{
+    dw_rt_site_t *site = dw_arena_zalloc(&s->arena, sizeof *site);
+    if (!site) return dw_err_set(err, DW_ENOMEM, "out of memory");
+    site->cfg = cs;
+    site->strip_leaky_headers = true;
+    int rc = compile_block(s, &cs->block, &site->block, err);
+    if (rc != DW_OK) return rc;
+    const dw_cfg_directive_t *bind = NULL;
+    for (size_t i = 0; i < cs->block.ndirs; i++) {
+        const dw_cfg_directive_t *d = &cs->block.dirs[i];
+        if (d->kind == DW_DIR_SECURITY_HEADERS)
+            site->strip_leaky_headers = d->u.security_headers.strip_leaky_headers;
+        else if (d->kind == DW_DIR_BIND)
+            bind = d;
+        else if (d->kind == DW_DIR_HANDLE_ERRORS) {
+            dw_rt_errblock_t *eb =
+                DW_ARENA_PUSH(&s->arena, site->errors, site->nerrors, site->errors_cap);
+            if (!eb) return dw_err_set(err, DW_ENOMEM, "out of memory");
+            eb->h = &d->u.handle;
+            rc = compile_block(s, d->u.handle.block, &eb->block, err);
+            if (rc != DW_OK) return rc;
+        }
+    }
+    for (size_t i = 0; i < cs->naddrs; i++) {
+        const dw_cfg_address_t *a = &cs->addrs[i];
+        if (a->tls) {
+            /* TLS termination arrives with the TLS issue; until then the address is not
+             * served (said once at start). */
+            DW_WARN("server", "%s: TLS sites are not served by this build yet",
+                    a->original.ptr);
+            continue;
+        }
+        dw_rt_port_t *p = port_get(s, a->port, false);
+        if (!p) return dw_err_set(err, DW_ENOMEM, "out of memory");
+        if (a->host.len == 0)
+            p->catch_all = site;
+        else if (a->wildcard)
+            dw_strmap_put(&p->wildcard, dw_str_sub(a->host, 2, a->host.len), site, NULL);
+        else
+            dw_strmap_put(&p->exact, a->host, site, NULL);
+        if (bind) {
+            for (size_t k = 0; k < bind->u.bind.naddrs; k++) {
+                const dw_cfg_bind_addr_t *ba = &bind->u.bind.addrs[k];
+                if (ba->kind == DW_CFG_BIND_UNIX)
+                    add_listen(s, "", a->port, ba->host.ptr);
+                else
+                    add_listen(s, ba->host.ptr, ba->port ? ba->port : a->port, NULL);
+            }
+        } else {
+            add_listen(s, "", a->port, NULL);
+        }
+    }
+    return DW_OK;
+}
+
+dw_snapshot_t *dw_snapshot_build(dw_config_t *cfg, dw_err_t *err)
+{
+    static atomic_uint_least64_t generation;
+    dw_snapshot_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        dw_err_set(err, DW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    dw_arena_init(&s->arena, 16384);
+    atomic_init(&s->refs, 1);
+    s->generation = atomic_fetch_add(&generation, 1) + 1;
+    s->limits = (dw_h1_limits_t)DW_H1_LIMITS_DEFAULT;
+    dw_arena_on_cleanup(&s->arena, snapshot_cleanup_maps, s);
+    for (size_t i = 0; i < cfg->nsites; i++) {
+        if (compile_site(s, &cfg->sites[i], err) != DW_OK) {
+            dw_snapshot_free(s);
+            return NULL;
+        }
+    }
+    /* With no (plain) sites the server still listens on http_port (§3.2). */
+    if (s->nlistens == 0) {
+        add_listen(s, "", cfg->global.http_port, NULL);
+        port_get(s, cfg->global.http_port, false);
+    }
+    return s;
+}
+
+void dw_snapshot_free(dw_snapshot_t *s)
+{
+    if (!s) return;
+    dw_arena_deinit(&s->arena);
+    dw_config_free(s->cfg);
+    free(s);
+}
+
+void dw_snapshot_ref(dw_snapshot_t *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void dw_snapshot_unref(dw_snapshot_t *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        dw_snapshot_free(s);
+}
+
+const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host)
+{
+    const dw_rt_port_t *p = NULL;
+    for (size_t i = 0; i < s->nports; i++)
+        if (s->ports[i].port == port) {
+            p = &s->ports[i];
+            break;
+        }
+    if (!p) return NULL;
+    if (host.len) {
+        const dw_rt_site_t *site = dw_strmap_get(&p->exact, host);
+        if (site) return site;
+        ptrdiff_t dot = dw_str_chr(host, '.');
+        if (dot > 0) {
+            site = dw_strmap_get(&p->wildcard, dw_str_sub(host, (size_t)dot + 1, host.len));
+            if (site) return site;
+        }
+    }
+    return p->catch_all;
+}

@@ -1,0 +1,88 @@
+/* The runtime snapshot: what a worker serves from, compiled from one config model. Immutable
+ * once published; reference-counted (see worker.c for how requests hold it without touching a
+ * shared counter). */
+#ifndef DWAAR_CORE_SNAPSHOT_H
+#define DWAAR_CORE_SNAPSHOT_H
+
+#include "match.h"
+#include <dwaar/base/hash.h>
+#include <dwaar/core/h1.h>
+#include <stdatomic.h>
+
+struct dw_pool;
+
+/* A compiled block (site, handle, handle_path, route, handle_errors): the directives in the
+ * order §4.2 runs them. */
+typedef struct dw_rt_dir {
+    const dw_cfg_directive_t *d;
+    dw_rt_match_t *match;   /* NULL = always */
+    dw_rt_map_t *map;       /* map */
+    struct dw_rt_block *sub; /* handle family */
+    struct dw_pool *pool;    /* reverse_proxy */
+} dw_rt_dir_t;
+
+typedef struct dw_rt_block {
+    dw_rt_dir_t *mw; /* ranks 1-7 in rank order (stable) */
+    size_t nmw;
+    dw_rt_dir_t *family; /* rank 8, source order */
+    size_t nfamily;
+    dw_rt_dir_t *terminals; /* rank 9: with matcher first, then without (stable) */
+    size_t nterminals;
+} dw_rt_block_t;
+
+typedef struct dw_rt_errblock {
+    const dw_cfg_handle_t *h;
+    dw_rt_block_t *block;
+} dw_rt_errblock_t;
+
+typedef struct dw_rt_site {
+    const dw_cfg_site_t *cfg;
+    dw_rt_block_t *block;
+    dw_rt_errblock_t *errors; /* handle_errors blocks, source order */
+    size_t nerrors, errors_cap;
+    bool strip_leaky_headers;
+    uint64_t request_body_max; /* 0 = unlimited */
+    uint64_t response_body_max;
+} dw_rt_site_t;
+
+/* Sites reachable on one port. */
+typedef struct dw_rt_port {
+    uint16_t port;
+    bool tls;
+    dw_strmap_t exact;     /* host -> site */
+    dw_strmap_t wildcard;  /* "rest" of `*.rest` -> site */
+    dw_rt_site_t *catch_all;
+} dw_rt_port_t;
+
+/* One listening address of the snapshot. */
+typedef struct dw_rt_listen {
+    char host[64]; /* IP literal or "" = all (dual stack) */
+    uint16_t port;
+    char *unix_path; /* bind unix// */
+} dw_rt_listen_t;
+
+typedef struct dw_snapshot {
+    dw_config_t *cfg; /* owned */
+    dw_arena_t arena; /* compiled runtime structures */
+    atomic_long refs; /* holders: the global pointer + each worker that uses it */
+    uint64_t generation;
+    dw_h1_limits_t limits;
+    dw_rt_port_t *ports;
+    size_t nports, ports_cap;
+    dw_rt_listen_t *listens;
+    size_t nlistens, listens_cap;
+    struct dw_pool **pools; /* every reverse_proxy's pool, for the health service */
+    size_t npools, pools_cap;
+} dw_snapshot_t;
+
+/* Compiles cfg (taking ownership of it, also on failure). */
+dw_snapshot_t *dw_snapshot_build(dw_config_t *cfg, dw_err_t *err);
+void dw_snapshot_free(dw_snapshot_t *s);
+void dw_snapshot_ref(dw_snapshot_t *s);
+/* Drops a reference; the last one frees the snapshot. */
+void dw_snapshot_unref(dw_snapshot_t *s);
+/* Site for a Host (already normalised) on a local port: exact, then `*.rest`, then catch-all;
+ * NULL when none. */
+const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host);
+
+#endif

@@ -1,0 +1,67 @@
+/* A worker: one thread, one event loop, its own listeners (SO_REUSEPORT), connections, idle
+ * upstream connections and counters. Nothing here is shared with other workers; the snapshot
+ * is shared read-only. */
+#ifndef DWAAR_CORE_WORKER_H
+#define DWAAR_CORE_WORKER_H
+
+#include "pipeline.h"
+#include <dwaar/base/loop.h>
+#include <pthread.h>
+
+struct dw_server;
+struct dw_upconn;
+
+/* The worker's hold on one snapshot: requests count here (no shared atomics per request);
+ * the worker holds one real reference per snapshot it still uses. */
+typedef struct dw_snapref {
+    dw_snapshot_t *snap;
+    long users; /* requests in flight on this snapshot */
+    struct dw_snapref *next;
+} dw_snapref_t;
+
+typedef struct dw_listener {
+    int fd;
+    dw_io_t *io;
+    uint16_t port;
+    char key[128];
+    struct dw_worker *w;
+    bool keep; /* reconcile mark */
+} dw_listener_t;
+
+/* Idle upstream connections to one backend (keyed by dw_backend_t.key). */
+typedef struct dw_idle_list {
+    struct dw_upconn *head;
+    size_t n;
+} dw_idle_list_t;
+
+typedef struct dw_worker {
+    int id;
+    struct dw_server *srv;
+    pthread_t thread;
+    dw_loop_t *loop;
+    dw_async_t *wake;
+    dw_snapref_t *cur;  /* the snapshot new requests use */
+    dw_snapref_t *old;  /* older snapshots still used by in-flight requests */
+    dw_listener_t **listeners;
+    size_t nlisteners, listeners_cap;
+    dw_strmap_t idle; /* backend key -> dw_idle_list_t */
+    struct dw_conn *conns; /* every client connection (for shutdown) */
+    size_t nconns;
+    bool stopping;
+    bool start_failed;
+    char start_error[256];
+    uint64_t rng; /* request ids */
+    char *scratch; /* read buffer for tunnels/discards, 64 KiB */
+} dw_worker_t;
+
+/* worker.c */
+void dw_worker_snapshot_changed(dw_worker_t *w);
+dw_snapref_t *dw_worker_snap_acquire(dw_worker_t *w);
+void dw_worker_snap_release(dw_worker_t *w, dw_snapref_t *ref);
+
+/* http1.c */
+void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, uint16_t port);
+void dw_h1_close_all(dw_worker_t *w);
+void dw_upstream_idle_close_all(dw_worker_t *w);
+
+#endif
