@@ -7,9 +7,9 @@ packages=(
     # toolchain
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     # libraries
-    libpcre2-dev
-    # tests
-    libcmocka-dev python3 python3-pytest
+    libpcre2-dev libevent-dev liburcu-dev libjemalloc-dev
+    # tests and benchmarks: real clients and peers
+    libcmocka-dev python3 python3-pytest curl nginx-light wrk
 )
 
 missing=()

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# `make run`: validate and show the bundled example. The data plane (serving traffic) lands
-# with the HTTP/1.1 issue; until then this proves the configuration path end to end.
+# `make run`: start dwaar in the foreground on the bundled example Dwaarfile.
 set -euo pipefail
 bin=$1 config=$2
 echo "dwaar: $("$bin" version)"
-echo "dwaar: validating $config"
 "$bin" validate -c "$config"
-echo
-echo "This build has the Dwaarfile language and CLI (validate, fmt, adapt) but no data plane yet,"
-echo "so nothing is served. Try:"
-echo "  $bin fmt $config"
-echo "  $bin adapt -c $config | python3 -m json.tool"
+cat <<MSG
+
+Serving $config — point a browser or curl at:
+  http://localhost:8080/   a site that answers by itself ("Hello from Dwaar")
+  http://localhost:8081/   a reverse proxy in front of it (see the X-Served-By header)
+Edit $config and send SIGHUP (kill -HUP <pid>) to reload; Ctrl-C stops.
+
+MSG
+exec "$bin" run -c "$config"
