@@ -720,11 +720,6 @@ static void conn_process(dw_conn_t *c)
         return;
     }
     dw_pipeline_run(ex);
-    if (ex->kind == DW_OUT_PROXY || ex->kind == DW_OUT_ABORT) {
-        send_outcome(c);
-        return;
-    }
-    /* request body limit (request_body): known lengths are refused before reading */
     send_outcome(c);
 }
 
@@ -732,8 +727,9 @@ static void conn_process(dw_conn_t *c)
 static void send_outcome(dw_conn_t *c)
 {
     dw_exchange_t *ex = c->ex;
-    if (ex->kind == DW_OUT_PROXY && ex->request_body_max && c->bkind == DW_H1_BODY_LENGTH &&
-        c->bleft > ex->request_body_max) {
+    /* request_body: a declared length over the limit is refused before reading it */
+    if (ex->kind != DW_OUT_ABORT && ex->request_body_max && c->bkind == DW_H1_BODY_LENGTH &&
+        c->bleft > ex->request_body_max && !ex->in_error) {
         dw_pipeline_error(ex, 413, DW_STR_NULL);
     }
     if (ex->kind == DW_OUT_ABORT) {
