@@ -5,6 +5,7 @@
 #include "match.h"
 #include <dwaar/base/parse.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 /* --- regexes ------------------------------------------------------------------------------ */
@@ -19,17 +20,37 @@ typedef struct rt_re {
 } rt_re_t;
 
 /* One match-data block per thread, reused by every match: nothing is allocated per request
- * for matching itself, and no lock is needed. */
+ * for matching itself, and no lock is needed. A thread-specific key frees it when a worker
+ * thread exits, so short-lived threads do not leak it. */
 static _Thread_local pcre2_match_data *tl_md;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static pthread_key_t md_key;
+static bool md_key_ok;
+
+static void md_destroy(void *md)
+{
+    pcre2_match_data_free(md);
+    tl_md = NULL;
+}
+
+static void md_key_init(void)
+{
+    md_key_ok = pthread_key_create(&md_key, md_destroy) == 0;
+}
 
 static pcre2_match_data *thread_md(void)
 {
-    if (DW_UNLIKELY(!tl_md)) tl_md = pcre2_match_data_create(MD_PAIRS, NULL);
+    if (DW_LIKELY(tl_md)) return tl_md;
+    tl_md = pcre2_match_data_create(MD_PAIRS, NULL);
+    pthread_once(&md_once, md_key_init);
+    if (tl_md && md_key_ok) pthread_setspecific(md_key, tl_md);
     return tl_md;
 }
 
 void dw_match_thread_cleanup(void)
 {
+    pthread_once(&md_once, md_key_init);
+    if (md_key_ok) pthread_setspecific(md_key, NULL);
     pcre2_match_data_free(tl_md);
     tl_md = NULL;
 }

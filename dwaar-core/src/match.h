@@ -28,8 +28,8 @@ bool dw_rt_match_eval(const dw_rt_match_t *m, dw_req_t *r);
  * as the IPv4 address; family 0 (unix socket) is in no range. */
 bool dw_ip_in_cidrs(const dw_ip_t *ip, const dw_cfg_cidrs_t *ranges);
 
-/* Frees this thread's regex match scratch (created on first use). Call from a worker thread
- * before it exits; matching again afterwards recreates it. */
+/* Frees this thread's regex match scratch (created on first use; also freed automatically when
+ * the thread exits). Matching again afterwards recreates it. */
 void dw_match_thread_cleanup(void);
 
 /* --- paths ---------------------------------------------------------------------------------- */

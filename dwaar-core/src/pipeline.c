@@ -94,14 +94,59 @@ static dw_str_t clean_path(dw_arena_t *a, dw_str_t in)
     return dw_str_make(o, n);
 }
 
+static bool is_hex(char c)
+{
+    return dw_ascii_isdigit(c) || ((c | 32) >= 'a' && (c | 32) <= 'f');
+}
+
+static bool must_encode(dw_str_t in, size_t i, bool query)
+{
+    unsigned char ch = (unsigned char)in.ptr[i];
+    if (ch == '%')
+        return !(i + 2 < in.len && is_hex(in.ptr[i + 1]) && is_hex(in.ptr[i + 2]));
+    return ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '#' || ch == '<' || ch == '>' ||
+           ch == '\\' || ch == '^' || ch == '`' || ch == '{' || ch == '|' || ch == '}' ||
+           (!query && ch == '?');
+}
+
+/* Placeholders expand to decoded text ({path}, {query.k}); what goes on the upstream request
+ * line must be a valid target again: bytes that may not appear there are percent-encoded
+ * (a decoded CR, LF or SP must never split the request line). `%` stays when it already
+ * starts an escape. */
+static dw_str_t encode_target_part(dw_arena_t *a, dw_str_t in, bool query)
+{
+    size_t extra = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        if (must_encode(in, i, query)) extra += 2;
+    }
+    if (!extra) return in;
+    char *o = dw_arena_alloc(a, in.len + extra + 1);
+    if (!o) return in;
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char ch = (unsigned char)in.ptr[i];
+        if (must_encode(in, i, query)) {
+            o[n++] = '%';
+            o[n++] = hex[ch >> 4];
+            o[n++] = hex[ch & 15];
+        } else {
+            o[n++] = (char)ch;
+        }
+    }
+    o[n] = '\0';
+    return dw_str_make(o, n);
+}
+
 static void apply_rewrite(dw_exchange_t *ex, const dw_cfg_rewrite_t *rw)
 {
     dw_req_t *r = &ex->req;
-    dw_str_t path = clean_path(r->arena, dw_tpl_render(r, rw->path));
+    dw_str_t path = encode_target_part(r->arena, clean_path(r->arena, dw_tpl_render(r, rw->path)),
+                                       false);
     dw_str_t query = r->query;
     bool has_query = r->has_query;
     if (rw->has_query) {
-        query = dw_tpl_render_header(r, rw->query);
+        query = encode_target_part(r->arena, dw_tpl_render_header(r, rw->query), true);
         has_query = true;
     }
     if (dw_req_set_uri(r, path, query, has_query) != DW_OK)

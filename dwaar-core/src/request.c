@@ -78,8 +78,10 @@ static bool parse_xff_ip(dw_str_t s, dw_ip_t *out)
         if (close < 0) return false;
         s = dw_str_sub(s, 1, (size_t)close - 1);
     } else if (dw_str_chr(s, '.') >= 0) {
+        /* `v4:port` has one colon; `::ffff:1.2.3.4` has more and is kept whole */
+        const char *last = memrchr(s.ptr, ':', s.len);
         ptrdiff_t colon = dw_str_chr(s, ':');
-        if (colon >= 0) s.len = (size_t)colon;
+        if (colon >= 0 && s.ptr + colon == last) s.len = (size_t)colon;
     }
     char buf[INET6_ADDRSTRLEN];
     if (s.len == 0 || s.len >= sizeof(buf)) return false;

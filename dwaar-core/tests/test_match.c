@@ -12,6 +12,7 @@
 #include <dwaar/config/config.h>
 #include <dwaar/core/status.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -478,6 +479,52 @@ static void test_MT_04_path_regexp_captures(void **state)
     t_fini(&t);
 }
 
+typedef struct thread_job {
+    dw_rt_match_t *m;
+    bool matched;
+    dw_str_t cap;
+} thread_job_t;
+
+static void *thread_match(void *arg)
+{
+    thread_job_t *job = arg;
+    dw_arena_t a;
+    dw_arena_init(&a, 512);
+    dw_req_t r;
+    memset(&r, 0, sizeof(r));
+    r.arena = &a;
+    r.path = r.npath = DW_STR("/t/index.php");
+    job->matched = dw_rt_match_eval(job->m, &r);
+    dw_str_t v = dw_tpl_render(&r, DW_STR("{re.legacy.0}"));
+    job->cap = dw_str_eq_c(v, ".php") ? DW_STR("ok") : DW_STR("bad");
+    dw_arena_deinit(&a);
+    return NULL; /* the thread's match scratch is freed at exit (LeakSanitizer checks) */
+}
+
+static void test_MT_04_regexp_in_threads(void **state)
+{
+    (void)state;
+    t_t t;
+    t_init(&t, "example.com {\n"
+               "    @legacy path_regexp \\.php$\n"
+               "    respond @legacy 200\n"
+               "}\n");
+    thread_job_t jobs[4];
+    pthread_t th[4];
+    for (size_t i = 0; i < 4; i++) {
+        jobs[i] = (thread_job_t){.m = named(&t, "legacy")};
+        assert_int_equal(pthread_create(&th[i], NULL, thread_match, &jobs[i]), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(jobs[i].matched);
+        assert_str(jobs[i].cap, "ok");
+    }
+    dw_match_thread_cleanup(); /* and again on first use */
+    assert_true(match_req(&t, jobs[0].m, "GET", "/x.php"));
+    t_fini(&t);
+}
+
 static void test_MT_05_host(void **state)
 {
     (void)state;
@@ -760,6 +807,12 @@ static void test_MT_11_client_ip(void **state)
     set_peer(&t.r.peer, "::ffff:10.9.9.9", 1); /* mapped, in 10/8 */
     add_header(&t, "X-Forwarded-For", "203.0.113.200:8080");
     assert_true(dw_rt_match_eval(m, &t.r));
+
+    req_reset(&t, "GET", "/");
+    set_peer(&t.r.peer, "10.0.0.5", 1);
+    add_header(&t, "X-Forwarded-For", "::ffff:203.0.113.9");
+    assert_true(dw_rt_match_eval(m, &t.r)); /* mapped compares as IPv4 */
+    assert_ph(&t, "client_ip", "::ffff:203.0.113.9");
 
     /* trusted, but nothing valid: the peer */
     req_reset(&t, "GET", "/");
@@ -1484,6 +1537,7 @@ int main(void)
         cmocka_unit_test(test_MT_02_path_any_of),
         cmocka_unit_test(test_MT_03_inline_equals_block),
         cmocka_unit_test(test_MT_04_path_regexp_captures),
+        cmocka_unit_test(test_MT_04_regexp_in_threads),
         cmocka_unit_test(test_MT_05_host),
         cmocka_unit_test(test_MT_06_header),
         cmocka_unit_test(test_MT_07_header_regexp),
