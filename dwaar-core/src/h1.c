@@ -67,31 +67,40 @@ static inline bool caseeq(const char *a, const char *b, size_t n)
     return true;
 }
 
-/* Any byte < 0x20 or == 0x7f in the word (exact as a yes/no, bytes >= 0x80 never count). */
-static inline bool word_has_ctl(uint64_t w)
+/* High bit set in the byte lanes of w that are < 0x20 or == 0x7f. Borrows only run upwards,
+ * so the lowest flagged lane is exact (higher ones may be false alarms); bytes >= 0x80 never
+ * count. */
+static inline uint64_t word_ctl_mask(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t below = (w - ones * 0x20) & ~w & highs;
     uint64_t del = w ^ (ones * 0x7f);
     del = (del - ones) & ~del & highs;
-    return (below | del) != 0;
+    return below | del;
 }
 
-/* Index of the first byte in p[i..end) that cannot be in a field value (end if none). Eight
- * bytes at a time while the word holds no control byte; HTAB drops to the byte loop. */
+/* Index of the first byte in p[i..end) that cannot be in a field value (end if none), eight
+ * bytes at a time. */
 static inline size_t span_value(const uint8_t *p, size_t i, size_t end)
 {
-    for (;;) {
-        while (end - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (word_has_ctl(w)) break;
-            i += 8;
+    while (end - i >= 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t m = word_ctl_mask(w);
+        if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            i += (size_t)__builtin_ctzll(m) >> 3; /* lowest address = lowest lane */
+#else
+            while (cls[p[i]] & C_VALUE) i++;
+#endif
+            if (p[i] != '\t') return i;
+            i++; /* HTAB is allowed */
+            continue;
         }
-        size_t stop = end - i > 8 ? i + 8 : end;
-        while (i < stop && (cls[p[i]] & C_VALUE)) i++;
-        if (i < stop || i == end) return i;
+        i += 8;
     }
+    while (i < end && (cls[p[i]] & C_VALUE)) i++;
+    return i;
 }
 
 /* Next element of a comma-separated list from *pos, OWS trimmed (may be empty). False when
@@ -389,6 +398,8 @@ dw_h1_rc_t dw_h1_parse_request(const char *buf, size_t len, const dw_h1_limits_t
     rc = parse_fields(p, i, end, lim, true, fields, out);
     if (rc != DW_H1_OK) return rc;
 
+    /* RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored */
+    if (out->version_minor == 0) out->expect_continue = false;
     if (out->nhost > 1) return fail(out, true, 400, "duplicate Host");
     if (out->nhost == 0 && out->version_minor == 1) return fail(out, true, 400, "missing Host");
     return DW_H1_OK;
@@ -515,8 +526,8 @@ dw_h1_chunk_rc_t dw_h1_chunked_decode(dw_h1_chunked_t *c, const dw_h1_limits_t *
             /* extensions are dropped; only their bytes and length are checked */
             size_t j = i;
             while (j < len && (cls[p[j]] & C_VALUE)) j++;
-            if (j - i > (size_t)lim->max_field - c->line_bytes)
-                return ck_fail(c, i, consumed, "chunk size line too long");
+            size_t room = (size_t)lim->max_field - c->line_bytes;
+            if (j - i > room) return ck_fail(c, i + room, consumed, "chunk size line too long");
             c->line_bytes += (uint32_t)(j - i);
             i = j;
             if (i == len) continue;
@@ -565,13 +576,15 @@ dw_h1_chunk_rc_t dw_h1_chunked_decode(dw_h1_chunked_t *c, const dw_h1_limits_t *
         case CK_TRL_VALUE: {
             size_t j = i;
             while (j < len && (cls[p[j]] & C_VALUE)) j++;
-            size_t n = j - i;
-            if (n > (size_t)lim->max_field - c->line_bytes)
-                return ck_fail(c, i, consumed, "trailer field too long");
-            if (n >= (size_t)lim->max_head - c->trailer_bytes)
-                return ck_fail(c, i, consumed, "trailer section too large");
-            c->line_bytes += (uint32_t)n;
-            c->trailer_bytes += (uint32_t)n;
+            /* the error offset is the first byte over a limit, as the byte loop would find */
+            size_t line_room = (size_t)lim->max_field - c->line_bytes;
+            size_t head_room = (size_t)lim->max_head - 1 - c->trailer_bytes;
+            if (j - i > head_room && head_room <= line_room)
+                return ck_fail(c, i + head_room, consumed, "trailer section too large");
+            if (j - i > line_room)
+                return ck_fail(c, i + line_room, consumed, "trailer field too long");
+            c->line_bytes += (uint32_t)(j - i);
+            c->trailer_bytes += (uint32_t)(j - i);
             i = j;
             if (i == len) continue;
             if (p[i] != '\r') return ck_fail(c, i, consumed, "control character in trailer");
@@ -637,7 +650,7 @@ bool dw_h1_is_hop_by_hop(dw_str_t name)
 
 bool dw_h1_list_has(dw_str_t value, dw_str_t token)
 {
-    if (token.len == 0) return false;
+    if (token.len == 0 || value.len == 0) return false;
     size_t pos = 0;
     dw_str_t el;
     while (list_next((const uint8_t *)value.ptr, value.len, &pos, &el))

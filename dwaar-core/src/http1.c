@@ -245,7 +245,8 @@ static void conn_timer_cb(void *arg)
     }
 }
 
-void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, uint16_t port)
+void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, uint16_t port,
+                  const char *listener_key)
 {
     dw_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -255,6 +256,7 @@ void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, u
     c->w = w;
     c->fd = fd;
     c->port = port;
+    snprintf(c->listener, sizeof c->listener, "%s", listener_key);
     fill_ip(&c->peer, peer);
     c->rbuf = malloc(RBUF_INITIAL);
     c->rcap = RBUF_INITIAL;
@@ -567,6 +569,7 @@ static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
     r->snap = c->sref->snap;
     r->peer = c->peer;
     r->local_port = c->port;
+    r->listener = c->listener;
     r->http_version = h->version_minor ? 11 : 10;
     r->method = h->method;
     r->raw_target = h->target;

@@ -362,7 +362,7 @@ static bool healthz_bypass(const dw_req_t *r)
 void dw_pipeline_run(dw_exchange_t *ex)
 {
     dw_req_t *r = &ex->req;
-    if (!r->site) r->site = dw_snapshot_select(r->snap, r->local_port, r->host);
+    if (!r->site) r->site = dw_snapshot_select(r->snap, r->local_port, r->host, r->listener);
     if (!r->site) {
         if (healthz_bypass(r)) {
             dw_pipeline_respond(ex, 200,

@@ -645,13 +645,12 @@ static void proxy_finish(dw_conn_t *c)
     dw_conn_request_done(c);
 }
 
-/* Moves response body bytes from the upstream buffer to the client output. Returns true when
- * something was queued. */
+/* Moves response body bytes from the upstream buffer to the client output. Returns false when
+ * the connection was closed (the caller must not touch c again). */
 static bool queue_body(dw_conn_t *c)
 {
     dw_proxy_t *px = c->px;
     dw_upconn_t *u = c->up;
-    bool queued = false;
     while (!px->done && u->rpos < u->rlen && c->dlen == 0 && c->wbuf.len < UP_PENDING_MAX) {
         const char *p = u->rbuf + u->rpos;
         size_t avail = u->rlen - u->rpos;
@@ -666,7 +665,7 @@ static bool queue_body(dw_conn_t *c)
                 u->keepalive = false;
                 c->want_close = true;
                 px->out_chunked = false; /* never complete a broken body */
-                return queued;
+                return true;
             }
             if (rc == DW_H1_CHUNK_DONE) px->done = true;
         } else {
@@ -682,7 +681,9 @@ static bool queue_body(dw_conn_t *c)
         if (data.len) {
             px->resp_bytes += data.len;
             if (c->ex->response_body_max && px->resp_bytes > c->ex->response_body_max) {
-                u->keepalive = false;
+                /* over response_body_limit after the head went out: abort, never truncate
+                 * silently into a complete-looking body */
+                px->in_pump = false;
                 dw_conn_close(c);
                 return false;
             }
@@ -693,12 +694,11 @@ static bool queue_body(dw_conn_t *c)
             } else {
                 c->dptr = data.ptr, c->dlen = data.len; /* straight from the upstream buffer */
             }
-            queued = true;
         }
         if (px->done && px->out_chunked) dw_buf_append(&c->wbuf, "0\r\n\r\n", 5);
     }
     if (u->rpos == u->rlen && c->dlen == 0) u->rpos = u->rlen = 0;
-    return queued;
+    return true;
 }
 
 static int up_write_pending(dw_upconn_t *u)
@@ -793,8 +793,7 @@ static void proxy_pump(dw_conn_t *c)
         /* 2. response bytes from the upstream */
         if (u->state == U_CONNECTING) break;
         if (px->tunnel) break;
-        if (px->head_queued && !px->done) queue_body(c);
-        if (!c->px) return; /* closed by a body limit */
+        if (px->head_queued && !px->done && !queue_body(c)) return; /* c is gone */
         int cw = dw_conn_write_pending(c);
         if (cw < 0) {
             px->in_pump = false;

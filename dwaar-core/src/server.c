@@ -87,7 +87,7 @@ static void listener_on_io(int fd, int events, void *arg)
         } else {
             memset(&ss, 0, sizeof ss);
         }
-        dw_h1_accept(l->w, cfd, &ss, l->port);
+        dw_h1_accept(l->w, cfd, &ss, l->port, l->key);
     }
 }
 
@@ -147,11 +147,6 @@ fail:
     return -1;
 }
 
-static void listen_key(const dw_rt_listen_t *ls, char *out, size_t n)
-{
-    snprintf(out, n, "%s|%u|%s", ls->host, ls->port, ls->unix_path ? ls->unix_path : "");
-}
-
 static void listener_free(dw_listener_t *l)
 {
     dw_io_free(l->io);
@@ -168,8 +163,8 @@ static int reconcile_listeners(dw_worker_t *w, const dw_snapshot_t *snap)
     for (size_t i = 0; i < snap->nlistens; i++) {
         const dw_rt_listen_t *ls = &snap->listens[i];
         if (ls->unix_path && w->id != 0) continue;
-        char key[128];
-        listen_key(ls, key, sizeof key);
+        char key[256];
+        dw_rt_listen_key(ls, key, sizeof key);
         bool have = false;
         for (size_t k = 0; k < w->nlisteners; k++)
             if (strcmp(w->listeners[k]->key, key) == 0) w->listeners[k]->keep = have = true;

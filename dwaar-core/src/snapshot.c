@@ -94,6 +94,22 @@ static dw_rt_port_t *port_get(dw_snapshot_t *s, uint16_t port, bool tls)
     return p;
 }
 
+void dw_rt_listen_key(const dw_rt_listen_t *ls, char *out, size_t n)
+{
+    snprintf(out, n, "%s|%u|%s", ls->host, ls->port, ls->unix_path ? ls->unix_path : "");
+}
+
+static void site_bind(dw_snapshot_t *s, dw_rt_site_t *site, const char *host, uint16_t port,
+                      const char *unix_path)
+{
+    dw_rt_listen_t ls = {.port = port, .unix_path = (char *)unix_path};
+    snprintf(ls.host, sizeof ls.host, "%s", host);
+    char key[256];
+    dw_rt_listen_key(&ls, key, sizeof key);
+    const char **slot = DW_ARENA_PUSH(&s->arena, site->binds, site->nbinds, site->binds_cap);
+    if (slot) *slot = dw_arena_strdup(&s->arena, key);
+}
+
 static void add_listen(dw_snapshot_t *s, const char *host, uint16_t port, const char *unix_path)
 {
     for (size_t i = 0; i < s->nlistens; i++) {
@@ -163,10 +179,14 @@ static int compile_site(dw_snapshot_t *s, const dw_cfg_site_t *cs, dw_err_t *err
         if (bind) {
             for (size_t k = 0; k < bind->u.bind.naddrs; k++) {
                 const dw_cfg_bind_addr_t *ba = &bind->u.bind.addrs[k];
-                if (ba->kind == DW_CFG_BIND_UNIX)
+                if (ba->kind == DW_CFG_BIND_UNIX) {
                     add_listen(s, "", a->port, ba->host.ptr);
-                else
-                    add_listen(s, ba->host.ptr, ba->port ? ba->port : a->port, NULL);
+                    site_bind(s, site, "", a->port, ba->host.ptr);
+                } else {
+                    uint16_t port = ba->port ? ba->port : a->port;
+                    add_listen(s, ba->host.ptr, port, NULL);
+                    site_bind(s, site, ba->host.ptr, port, NULL);
+                }
             }
         } else {
             add_listen(s, "", a->port, NULL);
@@ -222,7 +242,16 @@ void dw_snapshot_unref(dw_snapshot_t *s)
         dw_snapshot_free(s);
 }
 
-const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host)
+static const dw_rt_site_t *bound_ok(const dw_rt_site_t *site, const char *listener)
+{
+    if (!site || !site->nbinds || !listener) return site;
+    for (size_t i = 0; i < site->nbinds; i++)
+        if (strcmp(site->binds[i], listener) == 0) return site;
+    return NULL;
+}
+
+const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host,
+                                       const char *listener)
 {
     const dw_rt_port_t *p = NULL;
     for (size_t i = 0; i < s->nports; i++)
@@ -232,13 +261,13 @@ const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw
         }
     if (!p) return NULL;
     if (host.len) {
-        const dw_rt_site_t *site = dw_strmap_get(&p->exact, host);
+        const dw_rt_site_t *site = bound_ok(dw_strmap_get(&p->exact, host), listener);
         if (site) return site;
         ptrdiff_t dot = dw_str_chr(host, '.');
         if (dot > 0) {
             site = dw_strmap_get(&p->wildcard, dw_str_sub(host, (size_t)dot + 1, host.len));
-            if (site) return site;
+            if (bound_ok(site, listener)) return site;
         }
     }
-    return p->catch_all;
+    return bound_ok(p->catch_all, listener);
 }

@@ -43,6 +43,10 @@ typedef struct dw_rt_site {
     bool strip_leaky_headers;
     uint64_t request_body_max; /* 0 = unlimited */
     uint64_t response_body_max;
+    /* `bind`: the site answers only on connections accepted by these listeners (keys as
+     * dw_rt_listen_key() makes them); none = every listener of its port */
+    const char **binds;
+    size_t nbinds, binds_cap;
 } dw_rt_site_t;
 
 /* Sites reachable on one port. */
@@ -83,6 +87,9 @@ void dw_snapshot_ref(dw_snapshot_t *s);
 void dw_snapshot_unref(dw_snapshot_t *s);
 /* Site for a Host (already normalised) on a local port: exact, then `*.rest`, then catch-all;
  * NULL when none. */
-const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host);
+const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host,
+                                       const char *listener);
+/* "host|port|unix-path": identifies a listening address across snapshots. */
+void dw_rt_listen_key(const dw_rt_listen_t *ls, char *out, size_t n);
 
 #endif

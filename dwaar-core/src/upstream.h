@@ -22,6 +22,7 @@ typedef struct dw_conn {
     uint8_t state;
     dw_ip_t peer;
     uint16_t port;
+    char listener[256]; /* the accepting listener's key */
 
     /* input: [0, body_base) is the current head (views point there), [rpos, rlen) unread */
     char *rbuf;

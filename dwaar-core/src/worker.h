@@ -23,7 +23,7 @@ typedef struct dw_listener {
     int fd;
     dw_io_t *io;
     uint16_t port;
-    char key[128];
+    char key[256];
     struct dw_worker *w;
     bool keep; /* reconcile mark */
 } dw_listener_t;
@@ -60,7 +60,8 @@ dw_snapref_t *dw_worker_snap_acquire(dw_worker_t *w);
 void dw_worker_snap_release(dw_worker_t *w, dw_snapref_t *ref);
 
 /* http1.c */
-void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, uint16_t port);
+void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, uint16_t port,
+                  const char *listener_key);
 void dw_h1_close_all(dw_worker_t *w);
 void dw_upstream_idle_close_all(dw_worker_t *w);
 

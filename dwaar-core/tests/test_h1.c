@@ -720,6 +720,8 @@ static void test_connection_flags(void **state)
     assert_false(head.conn_close);
     REQ_OK("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue \r\n\r\n");
     assert_true(head.expect_continue);
+    REQ_OK("GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n");
+    assert_false(head.expect_continue);
     REQ_OK("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, foo\r\n\r\n");
     assert_false(head.expect_continue);
     REQ_OK("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n");

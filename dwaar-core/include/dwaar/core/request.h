@@ -59,6 +59,7 @@ typedef struct dw_req {
     /* connection facts */
     dw_ip_t peer;           /* TCP peer */
     uint16_t local_port;    /* the listener's port */
+    const char *listener;   /* the accepting listener's key (sites with `bind` check it) */
     bool tls;               /* TLS or QUIC */
     uint8_t http_version;   /* 10, 11, 20, 30 */
     dw_str_t tls_server_name, tls_cipher;
