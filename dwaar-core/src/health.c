@@ -66,8 +66,10 @@ static void set_health(dw_backend_t *be, bool healthy, const char *reason)
 {
     bool was = atomic_exchange(&be->healthy, healthy);
     if (was == healthy) return;
-    if (healthy) DW_INFO("health", "upstream %s is healthy", be->label);
-    else DW_WARN("health", "upstream %s is unhealthy: reason=%s", be->label, reason);
+    if (healthy)
+        DW_INFO("health", "upstream %s is healthy", be->label);
+    else
+        DW_WARN("health", "upstream %s is unhealthy: reason=%s", be->label, reason);
 }
 
 static void probe_done(probe_t *p, bool healthy, const char *reason)
@@ -117,14 +119,15 @@ static void probe_io(int fd, int events, void *arg)
     p->resp[p->resp_len] = '\0';
     if (p->resp_len >= 12 || n == 0) {
         int status = 0;
-        if (strncmp(p->resp, "HTTP/1.", 7) == 0 && p->resp_len >= 12)
-            status = atoi(p->resp + 9);
+        if (strncmp(p->resp, "HTTP/1.", 7) == 0 && p->resp_len >= 12) status = atoi(p->resp + 9);
         if (status >= 200 && status <= 299) {
             probe_done(p, true, NULL);
         } else {
             char reason[64];
-            if (status) snprintf(reason, sizeof reason, "status %d", status);
-            else snprintf(reason, sizeof reason, "invalid response");
+            if (status)
+                snprintf(reason, sizeof reason, "status %d", status);
+            else
+                snprintf(reason, sizeof reason, "invalid response");
             probe_done(p, false, reason);
         }
     }

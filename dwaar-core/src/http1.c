@@ -163,8 +163,8 @@ static int body_consume(dw_conn_t *c, body_sink sink)
         } else {
             size_t used = 0;
             dw_str_t data;
-            dw_h1_chunk_rc_t rc = dw_h1_chunked_decode(&c->chunk, &c->w->cur->snap->limits, p,
-                                                       avail, &used, &data);
+            dw_h1_chunk_rc_t rc =
+                dw_h1_chunked_decode(&c->chunk, &c->w->cur->snap->limits, p, avail, &used, &data);
             c->rpos += used;
             if (rc == DW_H1_CHUNK_ERROR) {
                 c->body_error = true;
@@ -218,9 +218,7 @@ static void conn_timer_cb(void *arg)
 {
     dw_conn_t *c = arg;
     switch (c->timer_kind) {
-    case T_IDLE:
-        conn_close(c);
-        return;
+    case T_IDLE: conn_close(c); return;
     case T_HEADER:
         if (c->state == C_HEAD && !c->resp_started) {
             write_simple_error(c, 408);
@@ -240,8 +238,7 @@ static void conn_timer_cb(void *arg)
         }
         conn_close(c);
         return;
-    default:
-        return;
+    default: return;
     }
 }
 
@@ -297,8 +294,10 @@ static void conn_close(dw_conn_t *c)
     if (c->up) dw_proxy_abort_upstream(c);
     exchange_free(c);
     dw_worker_t *w = c->w;
-    if (c->prev) c->prev->next = c->next;
-    else w->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
     dw_io_free(c->io);
@@ -392,18 +391,12 @@ static void conn_update_interest(dw_conn_t *c)
     bool want_write = out_pending(c) > 0;
     bool want_read = false;
     switch (c->state) {
-    case C_HEAD:
-        want_read = true;
-        break;
+    case C_HEAD: want_read = true; break;
     case C_RESPOND:
         want_read = !c->bdone; /* discarding the body */
         break;
-    case C_PROXY:
-        want_read = dw_proxy_wants_client_read(c);
-        break;
-    case C_TUNNEL:
-        want_read = dw_tunnel_wants_client_read(c);
-        break;
+    case C_PROXY: want_read = dw_proxy_wants_client_read(c); break;
+    case C_TUNNEL: want_read = dw_tunnel_wants_client_read(c); break;
     }
     dw_io_want(c->io, want_read, want_write);
 }
@@ -505,15 +498,14 @@ static void conn_on_io(int fd, int events, void *arg)
             }
         }
         timer_arm(c, T_NONE, 0);
-        if (!out_pending(c) && c->resp_done) conn_request_done(c);
-        else conn_update_interest(c);
+        if (!out_pending(c) && c->resp_done)
+            conn_request_done(c);
+        else
+            conn_update_interest(c);
         return;
     }
-    case C_PROXY:
-        dw_proxy_client_readable(c);
-        return;
-    default:
-        return;
+    case C_PROXY: dw_proxy_client_readable(c); return;
+    default: return;
     }
 }
 
@@ -599,7 +591,8 @@ static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
         authority = dw_str_sub(rest, 0, end);
         if (!authority.len) return 400;
         target = dw_str_sub(rest, end, rest.len);
-        if (!target.len) target = DW_STR("/");
+        if (!target.len)
+            target = DW_STR("/");
         else if (target.ptr[0] == '?') {
             char *t = dw_arena_sprintf(r->arena, "/%.*s", DW_STR_FMT(target));
             if (!t) return 500;
@@ -625,8 +618,7 @@ static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
     } else if (h->host_index >= 0) {
         r->hostport = h->fields[h->host_index].value;
     }
-    if (r->hostport.len && !split_host(r->arena, r->hostport, &r->host, &r->host_port))
-        return 400;
+    if (r->hostport.len && !split_host(r->arena, r->hostport, &r->host, &r->host_port)) return 400;
     return 0;
 }
 
@@ -689,8 +681,7 @@ static void conn_process(dw_conn_t *c)
     c->rpos = c->body_base = h.head_len;
     c->bkind = h.body;
     c->bleft = h.body == DW_H1_BODY_LENGTH ? h.content_length : 0;
-    c->bdone = h.body == DW_H1_BODY_NONE ||
-               (h.body == DW_H1_BODY_LENGTH && h.content_length == 0);
+    c->bdone = h.body == DW_H1_BODY_NONE || (h.body == DW_H1_BODY_LENGTH && h.content_length == 0);
     c->bread = 0;
     c->body_error = false;
     dw_h1_chunked_init(&c->chunk);
@@ -761,8 +752,10 @@ void dw_h1_send_generated(dw_conn_t *c)
     dw_buf_appendf(b, "Date: %s\r\n", dw_time_cached()->http_date);
     bool no_body = ex->status < 200 || ex->status == 204 || ex->status == 304;
     if (!no_body) dw_buf_appendf(b, "Content-Length: %zu\r\n", ex->body.len);
-    if (c->want_close) dw_buf_append_c(b, "Connection: close\r\n");
-    else if (c->is_http10) dw_buf_append_c(b, "Connection: keep-alive\r\n");
+    if (c->want_close)
+        dw_buf_append_c(b, "Connection: close\r\n");
+    else if (c->is_http10)
+        dw_buf_append_c(b, "Connection: keep-alive\r\n");
     dw_buf_append(b, "\r\n", 2);
     if (!no_body && !dw_str_eq_c(r->method, "HEAD")) dw_buf_append_str(b, ex->body);
     if (b->failed) {

@@ -102,8 +102,7 @@ static bool is_hex(char c)
 static bool must_encode(dw_str_t in, size_t i, bool query)
 {
     unsigned char ch = (unsigned char)in.ptr[i];
-    if (ch == '%')
-        return !(i + 2 < in.len && is_hex(in.ptr[i + 1]) && is_hex(in.ptr[i + 2]));
+    if (ch == '%') return !(i + 2 < in.len && is_hex(in.ptr[i + 1]) && is_hex(in.ptr[i + 2]));
     return ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '#' || ch == '<' || ch == '>' ||
            ch == '\\' || ch == '^' || ch == '`' || ch == '{' || ch == '|' || ch == '}' ||
            (!query && ch == '?');
@@ -141,8 +140,8 @@ static dw_str_t encode_target_part(dw_arena_t *a, dw_str_t in, bool query)
 static void apply_rewrite(dw_exchange_t *ex, const dw_cfg_rewrite_t *rw)
 {
     dw_req_t *r = &ex->req;
-    dw_str_t path = encode_target_part(r->arena, clean_path(r->arena, dw_tpl_render(r, rw->path)),
-                                       false);
+    dw_str_t path =
+        encode_target_part(r->arena, clean_path(r->arena, dw_tpl_render(r, rw->path)), false);
     dw_str_t query = r->query;
     bool has_query = r->has_query;
     if (rw->has_query) {
@@ -198,8 +197,8 @@ static block_rc run_block(dw_exchange_t *ex, const dw_rt_block_t *b);
 static void do_error(dw_exchange_t *ex, const dw_cfg_error_t *e)
 {
     dw_req_t *r = &ex->req;
-    uint16_t st = e->status_template.len ? template_status(r, e->status_template, 400, 599)
-                                         : e->status;
+    uint16_t st =
+        e->status_template.len ? template_status(r, e->status_template, 400, 599) : e->status;
     dw_str_t msg = e->message.len ? dw_tpl_render(r, e->message) : DW_STR_NULL;
     dw_pipeline_error(ex, st, msg);
 }
@@ -211,18 +210,13 @@ static block_rc run_terminal(dw_exchange_t *ex, const dw_rt_dir_t *rd)
     switch (d->kind) {
     case DW_DIR_RESPOND: {
         const dw_cfg_respond_t *rs = &d->u.respond;
-        uint16_t st = rs->status_template.len
-                          ? template_status(r, rs->status_template, 100, 599)
-                          : rs->status;
+        uint16_t st = rs->status_template.len ? template_status(r, rs->status_template, 100, 599)
+                                              : rs->status;
         dw_pipeline_respond(ex, st, rs->body.len ? dw_tpl_render(r, rs->body) : DW_STR_NULL);
         return BLOCK_DONE;
     }
-    case DW_DIR_ERROR:
-        do_error(ex, &d->u.error);
-        return BLOCK_DONE;
-    case DW_DIR_ABORT:
-        ex->kind = DW_OUT_ABORT;
-        return BLOCK_DONE;
+    case DW_DIR_ERROR: do_error(ex, &d->u.error); return BLOCK_DONE;
+    case DW_DIR_ABORT: ex->kind = DW_OUT_ABORT; return BLOCK_DONE;
     case DW_DIR_REVERSE_PROXY:
         ex->kind = DW_OUT_PROXY;
         ex->proxy_dir = rd;
@@ -241,29 +235,19 @@ static block_rc run_middleware(dw_exchange_t *ex, const dw_rt_dir_t *rd)
     dw_req_t *r = &ex->req;
     const dw_cfg_directive_t *d = rd->d;
     switch (d->kind) {
-    case DW_DIR_MAP:
-        dw_rt_map_eval(rd->map, r);
-        break;
+    case DW_DIR_MAP: dw_rt_map_eval(rd->map, r); break;
     case DW_DIR_VARS:
         for (size_t i = 0; i < d->u.vars.n; i++)
             dw_req_set_var(r, d->u.vars.v[i].name, dw_tpl_render(r, d->u.vars.v[i].value));
         break;
-    case DW_DIR_ROOT:
-        r->root = d->u.root.path;
-        break;
-    case DW_DIR_HEADER:
-        push_resp_ops(r, &d->u.header.ops);
-        break;
-    case DW_DIR_REQUEST_HEADER:
-        dw_hdr_ops_apply(r, &r->headers, &d->u.header.ops);
-        break;
+    case DW_DIR_ROOT: r->root = d->u.root.path; break;
+    case DW_DIR_HEADER: push_resp_ops(r, &d->u.header.ops); break;
+    case DW_DIR_REQUEST_HEADER: dw_hdr_ops_apply(r, &r->headers, &d->u.header.ops); break;
     case DW_DIR_REDIR:
         if (!redir_from_matches(r, &d->u.redir)) break;
         do_redir(ex, &d->u.redir);
         return BLOCK_DONE;
-    case DW_DIR_METHOD:
-        r->method = d->u.method.method;
-        break;
+    case DW_DIR_METHOD: r->method = d->u.method.method; break;
     case DW_DIR_REWRITE:
         apply_rewrite(ex, &d->u.rewrite);
         if (ex->kind == DW_OUT_RESPOND && ex->status == 400) return BLOCK_DONE;
@@ -272,21 +256,15 @@ static block_rc run_middleware(dw_exchange_t *ex, const dw_rt_dir_t *rd)
         apply_uri(ex, &d->u.uri);
         if (ex->kind == DW_OUT_RESPOND && ex->status == 400) return BLOCK_DONE;
         break;
-    case DW_DIR_REQUEST_BODY:
-        ex->request_body_max = d->u.body_limit.max_size;
-        break;
-    case DW_DIR_RESPONSE_BODY_LIMIT:
-        ex->response_body_max = d->u.body_limit.max_size;
-        break;
+    case DW_DIR_REQUEST_BODY: ex->request_body_max = d->u.body_limit.max_size; break;
+    case DW_DIR_RESPONSE_BODY_LIMIT: ex->response_body_max = d->u.body_limit.max_size; break;
     case DW_DIR_INTERCEPT: {
         const dw_cfg_intercept_t **ip =
             DW_ARENA_PUSH(r->arena, ex->intercepts, ex->nintercepts, ex->intercepts_cap);
         if (ip) *ip = &d->u.intercept;
         break;
     }
-    case DW_DIR_COPY_RESPONSE_HEADERS:
-        ex->copy_headers = &d->u.copy_headers;
-        break;
+    case DW_DIR_COPY_RESPONSE_HEADERS: ex->copy_headers = &d->u.copy_headers; break;
     default:
         /* Directives owned by later subsystems (plugins, encode, cache, auth, logging)
          * have no request-time effect in this build. */
@@ -365,9 +343,10 @@ void dw_pipeline_run(dw_exchange_t *ex)
     if (!r->site) r->site = dw_snapshot_select(r->snap, r->local_port, r->host, r->listener);
     if (!r->site) {
         if (healthz_bypass(r)) {
-            dw_pipeline_respond(ex, 200,
-                                DW_STR("{\"status\":\"ok\",\"service\":\"dwaar\",\"version\":\"" DWAAR_VERSION
-                                       "\"}"));
+            dw_pipeline_respond(
+                ex, 200,
+                DW_STR("{\"status\":\"ok\",\"service\":\"dwaar\",\"version\":\"" DWAAR_VERSION
+                       "\"}"));
             dw_fields_set(&ex->arena, &ex->resp_headers, DW_STR("Content-Type"),
                           DW_STR("application/json"));
             return;

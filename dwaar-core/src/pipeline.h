@@ -24,9 +24,9 @@ typedef struct dw_exchange {
     dw_fields_t resp_headers;
     dw_str_t body;
     const dw_rt_dir_t *proxy_dir;
-    bool is_error;       /* produced by error handling (for logs) */
-    bool in_error;       /* running handle_errors: errors are not re-handled */
-    bool close;          /* send Connection: close (set by the front end too) */
+    bool is_error; /* produced by error handling (for logs) */
+    bool in_error; /* running handle_errors: errors are not re-handled */
+    bool close;    /* send Connection: close (set by the front end too) */
 
     /* response-phase work collected on the way */
     const dw_cfg_intercept_t **intercepts;

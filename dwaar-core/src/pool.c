@@ -120,8 +120,8 @@ static bool claim(const dw_pool_t *p, dw_backend_t *b)
     }
     int cur = atomic_load_explicit(&b->inflight, memory_order_relaxed);
     while ((uint64_t)cur < p->cfg->max_conns) {
-        if (atomic_compare_exchange_weak_explicit(&b->inflight, &cur, cur + 1,
-                                                  memory_order_relaxed, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&b->inflight, &cur, cur + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
             return true;
     }
     return false;
@@ -190,8 +190,7 @@ static const dw_field_t *find_cookie(const dw_req_t *r, const char *name, dw_str
     return NULL;
 }
 
-dw_backend_t *dw_pool_pick(dw_pool_t *p, dw_req_t *r, const dw_backend_t *exclude,
-                           bool *set_cookie)
+dw_backend_t *dw_pool_pick(dw_pool_t *p, dw_req_t *r, const dw_backend_t *exclude, bool *set_cookie)
 {
     *set_cookie = false;
     if (p->n == 0) return NULL;
@@ -256,8 +255,7 @@ dw_backend_t *dw_pool_pick(dw_pool_t *p, dw_req_t *r, const dw_backend_t *exclud
         *set_cookie = true;
         break;
     }
-    default:
-        break;
+    default: break;
     }
     unsigned c = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed);
     return scan_from(p, c % p->n, exclude, now);

@@ -17,7 +17,7 @@ typedef struct dw_backend {
     bool resolved; /* addr is valid (names resolve when the snapshot is compiled) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char key[128]; /* "ip:port" or "unix:/path": identifies pooled connections across reloads */
+    char key[128];  /* "ip:port" or "unix:/path": identifies pooled connections across reloads */
     char label[80]; /* masked for logs: 10.x.x.x:8080 */
     uint64_t cookie_hash; /* FNV-1a 64 of "<ip>:<port>" ("[v6]:port") for lb_policy cookie */
     atomic_int inflight;

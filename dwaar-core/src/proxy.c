@@ -33,12 +33,12 @@ typedef struct dw_proxy {
     uint64_t start_ms;
     dw_str_t req_bytes; /* the whole upstream request when it fits (replayable) */
     bool replayable;
-    bool req_sent;      /* all of the request reached the upstream */
-    bool head_seen;     /* a response byte arrived */
-    bool head_queued;   /* the client response head is queued */
-    bool out_chunked;   /* client framing: chunked */
-    bool out_close;     /* client framing: until close */
-    bool done;          /* the response body ended */
+    bool req_sent;    /* all of the request reached the upstream */
+    bool head_seen;   /* a response byte arrived */
+    bool head_queued; /* the client response head is queued */
+    bool out_chunked; /* client framing: chunked */
+    bool out_close;   /* client framing: until close */
+    bool done;        /* the response body ended */
     bool in_pump;
     bool tunnel;
     bool t_client_eof, t_up_eof;
@@ -106,8 +106,10 @@ static void idle_remove(dw_upconn_t *u)
 {
     dw_idle_list_t *l = idle_list(u->w, u->key, false);
     if (!l) return;
-    if (u->prev_idle) u->prev_idle->next_idle = u->next_idle;
-    else l->head = u->next_idle;
+    if (u->prev_idle)
+        u->prev_idle->next_idle = u->next_idle;
+    else
+        l->head = u->next_idle;
     if (u->next_idle) u->next_idle->prev_idle = u->prev_idle;
     u->next_idle = u->prev_idle = NULL;
     l->n--;
@@ -168,8 +170,10 @@ static void proxy_release_upstream(dw_conn_t *c, bool reusable)
     c->up = NULL;
     u->c = NULL;
     dw_timer_stop(u->timer);
-    if (reusable) upconn_to_idle(u);
-    else upconn_free(u);
+    if (reusable)
+        upconn_to_idle(u);
+    else
+        upconn_free(u);
 }
 
 static void proxy_release_backend(dw_proxy_t *px)
@@ -198,10 +202,10 @@ void dw_proxy_abort_upstream(dw_conn_t *c)
 
 static bool skip_request_field(dw_str_t name, dw_str_t connection_value, bool upgrade)
 {
-    static const dw_str_t drop[] = {
-        DW_STR("Content-Length"),  DW_STR("Expect"),          DW_STR("X-Forwarded-For"),
-        DW_STR("X-Forwarded-Proto"), DW_STR("X-Forwarded-Host"), DW_STR("X-Real-IP"),
-        DW_STR("X-Request-Id")};
+    static const dw_str_t drop[] = {DW_STR("Content-Length"),   DW_STR("Expect"),
+                                    DW_STR("X-Forwarded-For"),  DW_STR("X-Forwarded-Proto"),
+                                    DW_STR("X-Forwarded-Host"), DW_STR("X-Real-IP"),
+                                    DW_STR("X-Request-Id")};
     if (dw_h1_is_hop_by_hop(name)) return !(upgrade && dw_str_caseeq_c(name, "Upgrade"));
     for (size_t i = 0; i < sizeof drop / sizeof *drop; i++)
         if (dw_str_caseeq(name, drop[i])) return true;
@@ -296,9 +300,10 @@ static void build_request_head(dw_conn_t *c, dw_backend_t *be)
     }
     dw_buf_append(b, " HTTP/1.1\r\n", 11);
     dw_conn_append_fields(b, &f);
-    if (c->bkind == DW_H1_BODY_LENGTH) dw_buf_appendf(b, "Content-Length: %llu\r\n",
-                                                      (unsigned long long)(c->bleft + c->bread));
-    else if (c->bkind == DW_H1_BODY_CHUNKED) dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
+    if (c->bkind == DW_H1_BODY_LENGTH)
+        dw_buf_appendf(b, "Content-Length: %llu\r\n", (unsigned long long)(c->bleft + c->bread));
+    else if (c->bkind == DW_H1_BODY_CHUNKED)
+        dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
     dw_buf_append(b, "\r\n", 2);
 }
 
@@ -317,8 +322,7 @@ static int open_socket(const dw_backend_t *be)
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
     }
-    if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) < 0 && errno != EINPROGRESS) {
         close(fd);
         return -2;
     }
@@ -378,6 +382,7 @@ static void proxy_connect(dw_conn_t *c)
     }
     u->c = c;
     c->up = u;
+    px->req_sent = px->head_seen = false; /* per attempt */
     dw_buf_reset(&u->wbuf);
     u->woff = 0;
     u->rlen = u->rpos = 0;
@@ -414,8 +419,8 @@ static void proxy_connect(dw_conn_t *c)
         dw_io_want(u->io, false, true);
         dw_timer_start(u->timer, px->cfg->dial_timeout_ms ? px->cfg->dial_timeout_ms : 10000);
     } else {
-        dw_timer_start(u->timer, px->cfg->response_timeout_ms ? px->cfg->response_timeout_ms
-                                                              : 30000);
+        dw_timer_start(u->timer,
+                       px->cfg->response_timeout_ms ? px->cfg->response_timeout_ms : 30000);
         proxy_pump(c);
     }
 }
@@ -576,9 +581,10 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     bool tunnel = h->status == 101;
     for (uint32_t i = 0; i < h->nfields; i++) {
         dw_str_t n = h->fields[i].name;
-        if (dw_h1_is_hop_by_hop(n) && !(tunnel && dw_str_caseeq_c(n, "Upgrade"))) continue;
+        bool keep_upgrade = tunnel && dw_str_caseeq_c(n, "Upgrade");
+        if (dw_h1_is_hop_by_hop(n) && !keep_upgrade) continue;
         if (dw_str_caseeq_c(n, "Content-Length")) continue;
-        if (conn_tokens.len && dw_h1_list_has(conn_tokens, n)) continue;
+        if (conn_tokens.len && dw_h1_list_has(conn_tokens, n) && !keep_upgrade) continue;
         if (!copy_header_allowed(ex->copy_headers, n)) continue;
         /* the head lives in the upstream buffer, which is reused: copy */
         f.v[f.n++] = (dw_field_t){dw_arena_str_dup(a, n), dw_arena_str_dup(a, h->fields[i].value)};
@@ -619,8 +625,10 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
         px->out_chunked = true;
         dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
     }
-    if (c->want_close) dw_buf_append_c(b, "Connection: close\r\n");
-    else if (c->is_http10) dw_buf_append_c(b, "Connection: keep-alive\r\n");
+    if (c->want_close)
+        dw_buf_append_c(b, "Connection: close\r\n");
+    else if (c->is_http10)
+        dw_buf_append_c(b, "Connection: keep-alive\r\n");
     dw_buf_append(b, "\r\n", 2);
     px->head_queued = true;
     if (u->bkind == DW_H1_BODY_NONE) px->done = true;
@@ -657,8 +665,8 @@ static bool queue_body(dw_conn_t *c)
         dw_str_t data = DW_STR_NULL;
         if (u->bkind == DW_H1_BODY_CHUNKED) {
             size_t used = 0;
-            dw_h1_chunk_rc_t rc = dw_h1_chunked_decode(&u->chunk, &c->w->cur->snap->limits, p,
-                                                       avail, &used, &data);
+            dw_h1_chunk_rc_t rc =
+                dw_h1_chunked_decode(&u->chunk, &c->w->cur->snap->limits, p, avail, &used, &data);
             u->rpos += used;
             if (rc == DW_H1_CHUNK_ERROR) {
                 px->done = true;
@@ -725,8 +733,7 @@ static void proxy_interest(dw_conn_t *c)
     if (u) {
         bool up_write = u->state == U_CONNECTING || u->wbuf.len > u->woff;
         bool up_read = u->state != U_CONNECTING && !px->done &&
-                       dw_conn_out_pending(c) < UP_PENDING_MAX && c->dlen == 0 &&
-                       u->rlen < u->rcap;
+                       dw_conn_out_pending(c) < UP_PENDING_MAX && c->dlen == 0 && u->rlen < u->rcap;
         dw_io_want(u->io, up_read, up_write);
     }
     dw_conn_update_interest(c);
@@ -960,8 +967,8 @@ static void up_on_io(int fd, int events, void *arg)
             return;
         }
         u->state = U_SENDING;
-        dw_timer_start(u->timer, c->px->cfg->response_timeout_ms ? c->px->cfg->response_timeout_ms
-                                                                 : 30000);
+        dw_timer_start(u->timer,
+                       c->px->cfg->response_timeout_ms ? c->px->cfg->response_timeout_ms : 30000);
     }
     proxy_pump(c);
 }
@@ -1031,14 +1038,12 @@ static void tunnel_pump(dw_conn_t *c)
             }
         }
     }
-    if ((px->t_client_eof || px->t_up_eof) && u->wbuf.len == u->woff &&
-        c->wbuf.len == c->woff) {
+    if ((px->t_client_eof || px->t_up_eof) && u->wbuf.len == u->woff && c->wbuf.len == c->woff) {
         /* one side ended and everything was delivered: end both */
         goto done;
     }
     px->in_pump = false;
-    dw_io_want(u->io, !px->t_up_eof && c->wbuf.len - c->woff < UP_PENDING_MAX,
-               u->wbuf.len > u->woff);
+    dw_io_want(u->io, !px->t_up_eof && c->wbuf.len - c->woff<UP_PENDING_MAX, u->wbuf.len> u->woff);
     dw_io_want(c->io, dw_tunnel_wants_client_read(c), c->wbuf.len > c->woff);
     return;
 done:

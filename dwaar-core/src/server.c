@@ -66,7 +66,8 @@ void dw_worker_snap_release(dw_worker_t *w, dw_snapref_t *ref)
     if (--ref->users == 0 && ref != w->cur) snapref_drop(w, ref);
 }
 
-/* --- listeners --------------------------------------------------------------------------------- */
+/* --- listeners ---------------------------------------------------------------------------------
+ */
 
 static void listener_on_io(int fd, int events, void *arg)
 {
@@ -208,8 +209,10 @@ static int reconcile_listeners(dw_worker_t *w, const dw_snapshot_t *snap)
     }
     size_t o = 0;
     for (size_t i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i]->keep) w->listeners[o++] = w->listeners[i];
-        else listener_free(w->listeners[i]);
+        if (w->listeners[i]->keep)
+            w->listeners[o++] = w->listeners[i];
+        else
+            listener_free(w->listeners[i]);
     }
     w->nlisteners = o;
     return rc;
@@ -321,7 +324,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* --- the process ------------------------------------------------------------------------------- */
+/* --- the process -------------------------------------------------------------------------------
+ */
 
 static void notify_workers(dw_server_t *s)
 {
@@ -357,8 +361,7 @@ static void on_reload(void *arg)
     dw_err_t err = {0};
     dw_snapshot_t *snap = dw_snapshot_build(cfg, &err);
     if (!snap) {
-        DW_ERROR("server", "reload failed: %s; still serving the previous configuration",
-                 err.msg);
+        DW_ERROR("server", "reload failed: %s; still serving the previous configuration", err.msg);
         return;
     }
     publish(s, snap);
@@ -443,8 +446,10 @@ int dw_server_run(dw_config_t *cfg, const dw_server_opts_t *opts)
         sig_int = dw_signal_new(s->loop, SIGINT, on_stop, s);
         for (size_t i = 0; i < snap->nlistens; i++) {
             const dw_rt_listen_t *l = &snap->listens[i];
-            if (l->unix_path) DW_INFO("server", "serving HTTP on unix/%s", l->unix_path);
-            else DW_INFO("server", "serving HTTP on %s:%u", l->host[0] ? l->host : "*", l->port);
+            if (l->unix_path)
+                DW_INFO("server", "serving HTTP on unix/%s", l->unix_path);
+            else
+                DW_INFO("server", "serving HTTP on %s:%u", l->host[0] ? l->host : "*", l->port);
         }
         dw_loop_run(s->loop);
     }

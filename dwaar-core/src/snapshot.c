@@ -18,12 +18,10 @@ static int compile_dir(dw_snapshot_t *s, const dw_cfg_directive_t *d, dw_rt_dir_
     int rc = dw_rt_match_compile(&s->arena, &d->match, &rd->match, err);
     if (rc != DW_OK) return rc;
     switch (d->kind) {
-    case DW_DIR_MAP:
-        return dw_rt_map_compile(&s->arena, &d->u.map, &rd->map, err);
+    case DW_DIR_MAP: return dw_rt_map_compile(&s->arena, &d->u.map, &rd->map, err);
     case DW_DIR_HANDLE:
     case DW_DIR_HANDLE_PATH:
-    case DW_DIR_ROUTE:
-        return compile_block(s, d->u.handle.block, &rd->sub, err);
+    case DW_DIR_ROUTE: return compile_block(s, d->u.handle.block, &rd->sub, err);
     case DW_DIR_REVERSE_PROXY: {
         dw_pool_t *p = dw_arena_zalloc(&s->arena, sizeof *p);
         if (!p || dw_pool_init(&s->arena, p, d->u.proxy) != DW_OK)
@@ -34,8 +32,7 @@ static int compile_dir(dw_snapshot_t *s, const dw_cfg_directive_t *d, dw_rt_dir_
         *np = p;
         return DW_OK;
     }
-    default:
-        return DW_OK;
+    default: return DW_OK;
     }
 }
 
@@ -164,8 +161,7 @@ static int compile_site(dw_snapshot_t *s, const dw_cfg_site_t *cs, dw_err_t *err
         if (a->tls) {
             /* TLS termination arrives with the TLS issue; until then the address is not
              * served (said once at start). */
-            DW_WARN("server", "%s: TLS sites are not served by this build yet",
-                    a->original.ptr);
+            DW_WARN("server", "%s: TLS sites are not served by this build yet", a->original.ptr);
             continue;
         }
         dw_rt_port_t *p = port_get(s, a->port, false);
@@ -238,8 +234,7 @@ void dw_snapshot_ref(dw_snapshot_t *s)
 
 void dw_snapshot_unref(dw_snapshot_t *s)
 {
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-        dw_snapshot_free(s);
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) dw_snapshot_free(s);
 }
 
 static const dw_rt_site_t *bound_ok(const dw_rt_site_t *site, const char *listener)

@@ -15,8 +15,8 @@ struct dw_pool;
  * order §4.2 runs them. */
 typedef struct dw_rt_dir {
     const dw_cfg_directive_t *d;
-    dw_rt_match_t *match;   /* NULL = always */
-    dw_rt_map_t *map;       /* map */
+    dw_rt_match_t *match;    /* NULL = always */
+    dw_rt_map_t *map;        /* map */
     struct dw_rt_block *sub; /* handle family */
     struct dw_pool *pool;    /* reverse_proxy */
 } dw_rt_dir_t;
@@ -53,8 +53,8 @@ typedef struct dw_rt_site {
 typedef struct dw_rt_port {
     uint16_t port;
     bool tls;
-    dw_strmap_t exact;     /* host -> site */
-    dw_strmap_t wildcard;  /* "rest" of `*.rest` -> site */
+    dw_strmap_t exact;    /* host -> site */
+    dw_strmap_t wildcard; /* "rest" of `*.rest` -> site */
     dw_rt_site_t *catch_all;
 } dw_rt_port_t;
 

@@ -37,7 +37,7 @@ typedef struct dw_conn {
     size_t dlen;
 
     uint32_t nreq;
-    bool want_close;   /* Connection: close on this response, then close */
+    bool want_close; /* Connection: close on this response, then close */
     bool is_http10;
     bool upgrade;      /* Connection: upgrade + Upgrade */
     bool expect;       /* Expect: 100-continue with a body still to come */
@@ -56,8 +56,8 @@ typedef struct dw_conn {
     dw_snapref_t *sref;
     void (*ex_rebase)(struct dw_conn *c, ptrdiff_t delta);
 
-    dw_upconn_t *up;        /* proxying or tunnelling */
-    struct dw_proxy *px;    /* proxy state of the current exchange */
+    dw_upconn_t *up;     /* proxying or tunnelling */
+    struct dw_proxy *px; /* proxy state of the current exchange */
     struct dw_conn *next, *prev;
 } dw_conn_t;
 

@@ -40,17 +40,17 @@ typedef struct dw_worker {
     pthread_t thread;
     dw_loop_t *loop;
     dw_async_t *wake;
-    dw_snapref_t *cur;  /* the snapshot new requests use */
-    dw_snapref_t *old;  /* older snapshots still used by in-flight requests */
+    dw_snapref_t *cur; /* the snapshot new requests use */
+    dw_snapref_t *old; /* older snapshots still used by in-flight requests */
     dw_listener_t **listeners;
     size_t nlisteners, listeners_cap;
-    dw_strmap_t idle; /* backend key -> dw_idle_list_t */
+    dw_strmap_t idle;      /* backend key -> dw_idle_list_t */
     struct dw_conn *conns; /* every client connection (for shutdown) */
     size_t nconns;
     bool stopping;
     bool start_failed;
     char start_error[256];
-    uint64_t rng; /* request ids */
+    uint64_t rng;  /* request ids */
     char *scratch; /* read buffer for tunnels/discards, 64 KiB */
 } dw_worker_t;
 

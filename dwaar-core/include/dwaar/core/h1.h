@@ -21,7 +21,10 @@ typedef struct dw_h1_limits {
     uint32_t max_fields;       /* number of fields; over -> 431 (100) */
 } dw_h1_limits_t;
 
-#define DW_H1_LIMITS_DEFAULT {8192, 16384, 65536, 100}
+#define DW_H1_LIMITS_DEFAULT                                                                       \
+    {                                                                                              \
+        8192, 16384, 65536, 100                                                                    \
+    }
 
 typedef struct dw_h1_field {
     dw_str_t name;  /* token, as sent (case kept) */
@@ -120,10 +123,10 @@ typedef struct dw_h1_chunked {
 } dw_h1_chunked_t;
 
 typedef enum dw_h1_chunk_rc {
-    DW_H1_CHUNK_DATA = 0,     /* *data is body bytes (a view into in) */
+    DW_H1_CHUNK_DATA = 0,      /* *data is body bytes (a view into in) */
     DW_H1_CHUNK_NEED_MORE = 1, /* everything given was consumed; call again with more bytes */
-    DW_H1_CHUNK_DONE = 2,     /* the last chunk and the trailer section ended */
-    DW_H1_CHUNK_ERROR = -1,   /* bad size, missing CRLF, bad trailer, over limits */
+    DW_H1_CHUNK_DONE = 2,      /* the last chunk and the trailer section ended */
+    DW_H1_CHUNK_ERROR = -1,    /* bad size, missing CRLF, bad trailer, over limits */
 } dw_h1_chunk_rc_t;
 
 static inline void dw_h1_chunked_init(dw_h1_chunked_t *c)
@@ -137,8 +140,7 @@ static inline void dw_h1_chunked_init(dw_h1_chunked_t *c)
  * no sign or prefix, at most 16 digits, no overflow; extensions parsed and dropped; trailers
  * parsed with the field rules (limits->max_field, max_head, max_fields) and dropped. */
 dw_h1_chunk_rc_t dw_h1_chunked_decode(dw_h1_chunked_t *c, const dw_h1_limits_t *limits,
-                                      const char *in, size_t len, size_t *consumed,
-                                      dw_str_t *data);
+                                      const char *in, size_t len, size_t *consumed, dw_str_t *data);
 
 /* Field helpers. */
 /* Index of the first field named name (case-insensitive) at or after start, or -1. */

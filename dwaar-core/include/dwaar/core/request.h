@@ -57,11 +57,11 @@ typedef struct dw_req {
     const struct dw_rt_site *site; /* NULL until selected */
 
     /* connection facts */
-    dw_ip_t peer;           /* TCP peer */
-    uint16_t local_port;    /* the listener's port */
-    const char *listener;   /* the accepting listener's key (sites with `bind` check it) */
-    bool tls;               /* TLS or QUIC */
-    uint8_t http_version;   /* 10, 11, 20, 30 */
+    dw_ip_t peer;         /* TCP peer */
+    uint16_t local_port;  /* the listener's port */
+    const char *listener; /* the accepting listener's key (sites with `bind` check it) */
+    bool tls;             /* TLS or QUIC */
+    uint8_t http_version; /* 10, 11, 20, 30 */
     dw_str_t tls_server_name, tls_cipher;
 
     /* the request as received */
@@ -74,11 +74,11 @@ typedef struct dw_req {
     dw_fields_t headers; /* request fields; request_header edits them in place */
 
     /* the current URI, changed by rewrite / uri / handle_path */
-    dw_str_t path;   /* current path, raw (as it will be sent upstream), starts with '/' */
-    dw_str_t npath;  /* the same, normalised for matching: percent-decoded, dot segments
-                        removed, '/' runs collapsed (dw_path_normalize) */
-    dw_str_t query;  /* raw query without '?' */
-    bool has_query;  /* a '?' was present */
+    dw_str_t path;    /* current path, raw (as it will be sent upstream), starts with '/' */
+    dw_str_t npath;   /* the same, normalised for matching: percent-decoded, dot segments
+                         removed, '/' runs collapsed (dw_path_normalize) */
+    dw_str_t query;   /* raw query without '?' */
+    bool has_query;   /* a '?' was present */
     bool uri_changed; /* path/query differ from what the client sent: the upstream gets
                          path?query rebuilt instead of raw_target */
 
