@@ -1,6 +1,9 @@
 """The command line (spec 10 §9): CLI-01..CLI-03, CLI-06..CLI-12, CLI-15."""
 import os
 import re
+import subprocess
+
+from dwaartest import DWAAR_BIN
 
 GOOD = "a.test:8001 {\n    respond\n}\nb.test:8002 {\n    handle /x {\n        respond\n    }\n    respond\n}\n"
 BAD = "a.test {\n    proxzy :8080\n}\n"
@@ -98,10 +101,19 @@ def test_CLI_11_optional_socket_values(dw):
     assert dw.run("--admin-socket", "validate").code == 0  # a command is not taken as the path
 
 
-def test_CLI_12_run_is_the_default_command(dw):
-    dw.write("good", GOOD)
-    a, b = dw.run("run", "-c", "good"), dw.run("-c", "good")
-    assert (a.code, a.out, a.err) == (b.code, b.out, b.err)
+def test_CLI_12_run_is_the_default_command(dw, live):
+    # both forms serve the same config the same way
+    from livetest import free_port, http_request, wait_port
+    for args in (["run"], []):
+        port = free_port()
+        dw.write("served", f"{{\n    http_port {port}\n}}\n:{port} {{\n    respond \"up\"\n}}\n")
+        p = live.popen([DWAAR_BIN, *args, "-c", str(dw.root / "served"), "--workers", "1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(port, proc=p)
+        r = http_request(port, path="/")
+        assert (r.status, r.body) == (200, b"up"), args
+        p.terminate()
+        assert p.wait(timeout=20) == 0, args
     dw.write("bad", BAD)
     a, b = dw.run("run", "-c", "bad"), dw.run("-c", "bad")
     assert a.code == b.code == 1 and "bad:2:5:" in a.err and a.err == b.err
