@@ -87,6 +87,7 @@ int dw_pool_init(dw_arena_t *a, dw_pool_t *p, const dw_cfg_proxy_t *cfg)
     p->be = dw_arena_zalloc(a, sizeof *p->be * (p->n ? p->n : 1));
     if (!p->be) return DW_ENOMEM;
     atomic_init(&p->rr, 0);
+    atomic_init(&p->wake_until, 0);
     for (size_t i = 0; i < p->n; i++) {
         dw_backend_t *b = &p->be[i];
         const dw_cfg_upstream_t *u = &cfg->upstreams[i];

@@ -30,6 +30,9 @@ typedef struct dw_pool {
     dw_backend_t *be;
     size_t n;
     atomic_uint rr; /* round robin counter shared by all workers (decision 33) */
+    /* scale_to_zero: monotonic ms until which a wake started by any worker is in progress;
+     * the request that moves it forward runs wake_command, the others just wait */
+    atomic_uint_least64_t wake_until;
 } dw_pool_t;
 
 /* Resolves the upstreams (getaddrinfo; blocking — only at snapshot compile time, never on the

@@ -9,9 +9,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define UP_RBUF            65536u
 #define UP_PENDING_MAX     65536u
@@ -42,6 +45,9 @@ typedef struct dw_proxy {
     bool in_pump;
     bool tunnel;
     bool t_client_eof, t_up_eof;
+    bool waking;         /* scale_to_zero: polling the backend until it accepts */
+    uint64_t wake_delay; /* next poll delay: 200 ms doubling to 4 s */
+    uint64_t wake_until;
     uint64_t resp_bytes;
     dw_timer_t *retry_timer;
 } dw_proxy_t;
@@ -417,7 +423,9 @@ static void proxy_connect(dw_conn_t *c)
     }
     if (u->state == U_CONNECTING) {
         dw_io_want(u->io, false, true);
-        dw_timer_start(u->timer, px->cfg->dial_timeout_ms ? px->cfg->dial_timeout_ms : 10000);
+        uint64_t dial = px->cfg->dial_timeout_ms ? px->cfg->dial_timeout_ms : 10000;
+        if (px->cfg->has_scale_to_zero && dial > 500) dial = 500; /* the wake probe */
+        dw_timer_start(u->timer, dial);
     } else {
         dw_timer_start(u->timer,
                        px->cfg->response_timeout_ms ? px->cfg->response_timeout_ms : 30000);
@@ -449,6 +457,53 @@ void dw_proxy_start(dw_conn_t *c)
     proxy_connect(c);
 }
 
+/* scale_to_zero (spec 10 §6.1): a backend that refuses is woken by running wake_command once
+ * per pool (no shell; argv[0] must be absolute), then polled until it accepts or wake_timeout
+ * passes. Returns true when the request keeps waiting (a poll is scheduled). */
+static bool scale_to_zero_wait(dw_conn_t *c)
+{
+    dw_proxy_t *px = c->px;
+    const dw_cfg_proxy_t *cfg = px->cfg;
+    uint64_t now = dw_time_mono_ms();
+    if (!px->waking) {
+        const dw_cfg_strs_t *argv = &cfg->scale_to_zero.wake_command;
+        if (!argv->n || argv->v[0].ptr[0] != '/') return false;
+        uint64_t timeout =
+            cfg->scale_to_zero.wake_timeout_ms ? cfg->scale_to_zero.wake_timeout_ms : 30000;
+        uint64_t until = atomic_load(&px->pool->wake_until);
+        if (until <= now) {
+            /* no wake in progress: this request starts one (others that race lose the CAS
+             * and wait on the winner's) */
+            if (atomic_compare_exchange_strong(&px->pool->wake_until, &until, now + timeout)) {
+                char *args[64];
+                size_t n = argv->n < 63 ? argv->n : 63;
+                for (size_t i = 0; i < n; i++) args[i] = (char *)argv->v[i].ptr;
+                args[n] = NULL;
+                pid_t pid;
+                if (posix_spawn(&pid, args[0], NULL, NULL, args, environ) != 0) {
+                    DW_WARN("proxy", "scale_to_zero: cannot run %s", args[0]);
+                    atomic_store(&px->pool->wake_until, 0);
+                    return false;
+                }
+                DW_INFO("proxy", "scale_to_zero: woke the upstream with %s (pid %d)", args[0],
+                        (int)pid);
+            }
+            until = atomic_load(&px->pool->wake_until);
+        }
+        px->waking = true;
+        px->wake_until = until;
+        px->wake_delay = 200;
+    }
+    if (now >= px->wake_until) return false;
+    uint64_t delay = px->wake_delay;
+    if (now + delay > px->wake_until) delay = px->wake_until - now;
+    px->wake_delay = px->wake_delay * 2 > 4000 ? 4000 : px->wake_delay * 2;
+    if (!px->retry_timer) px->retry_timer = dw_timer_new(c->w->loop, retry_timer_cb, c);
+    if (!px->retry_timer) return false;
+    dw_timer_start(px->retry_timer, delay);
+    return true;
+}
+
 /* An error before any response byte reached the client: retry, replay, or error response. */
 static void proxy_fail(dw_conn_t *c, uint16_t status, bool connect_failure)
 {
@@ -456,6 +511,13 @@ static void proxy_fail(dw_conn_t *c, uint16_t status, bool connect_failure)
     dw_upconn_t *u = c->up;
     bool was_reused = u && u->reused;
     bool got_bytes = px->head_seen;
+    if (connect_failure && px->cfg->has_scale_to_zero && px->be) {
+        proxy_release_upstream(c, false);
+        proxy_release_backend(px);
+        if (scale_to_zero_wait(c)) return;
+        status = 504; /* any wake failure (decision: source) */
+        connect_failure = false;
+    }
     proxy_release_upstream(c, false);
     if (px->be && connect_failure) dw_backend_failed(px->pool, px->be);
     dw_backend_t *failed_be = px->be;

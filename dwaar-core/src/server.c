@@ -381,6 +381,7 @@ static void on_stop(void *arg)
 int dw_server_run(dw_config_t *cfg, const dw_server_opts_t *opts)
 {
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_IGN); /* scale_to_zero wake commands are reaped by the kernel */
     dw_loop_global_init();
     dw_time_update();
     dw_server_t *s = calloc(1, sizeof *s);
