@@ -302,6 +302,7 @@ static void conn_close(dw_conn_t *c)
     w->nconns--;
     dw_io_free(c->io);
     dw_timer_free(c->timer);
+    if (c->wtimer) dw_timer_free(c->wtimer);
     close(c->fd);
     dw_buf_deinit(&c->wbuf);
     free(c->rbuf);
@@ -402,8 +403,22 @@ static void conn_update_interest(dw_conn_t *c)
 }
 
 /* The request (and its response) ended; the connection goes on with the next one. */
+static void write_timeout_cb(void *arg)
+{
+    conn_close(arg); /* the response took longer than timeouts.write */
+}
+
+void dw_conn_response_started(dw_conn_t *c)
+{
+    uint64_t ms = timeouts(c)->write_ms;
+    if (!ms) return;
+    if (!c->wtimer) c->wtimer = dw_timer_new(c->w->loop, write_timeout_cb, c);
+    if (c->wtimer) dw_timer_start(c->wtimer, ms);
+}
+
 static void conn_request_done(dw_conn_t *c)
 {
+    if (c->wtimer) dw_timer_stop(c->wtimer);
     exchange_free(c);
     if (c->rpos < c->rlen && c->rpos > 0) memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
     c->rlen -= c->rpos;
@@ -763,6 +778,7 @@ void dw_h1_send_generated(dw_conn_t *c)
         return;
     }
     c->resp_done = true;
+    dw_conn_response_started(c);
     /* consume what of the body is already here */
     if (!c->bdone && body_consume(c, discard_sink) < 0) c->want_close = true;
     if (!c->bdone && c->bkind == DW_H1_BODY_LENGTH && c->bleft > (64u << 20))

@@ -666,7 +666,7 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     if (tunnel) {
         dw_buf_append_c(b, "Connection: upgrade\r\n\r\n");
         px->tunnel = true;
-        px->head_queued = true;
+        px->head_queued = true; /* no write timeout: a tunnel lives as long as its peers */
         return true;
     }
     if (!c->bdone) c->want_close = true; /* the rest of the request body is not read */
@@ -693,6 +693,7 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
         dw_buf_append_c(b, "Connection: keep-alive\r\n");
     dw_buf_append(b, "\r\n", 2);
     px->head_queued = true;
+    dw_conn_response_started(c);
     if (u->bkind == DW_H1_BODY_NONE) px->done = true;
     return true;
 }

@@ -18,6 +18,7 @@ typedef struct dw_conn {
     int fd;
     dw_io_t *io;
     dw_timer_t *timer;
+    dw_timer_t *wtimer; /* timeouts.write: created when that timeout is on */
     uint8_t timer_kind;
     uint8_t state;
     dw_ip_t peer;
@@ -98,6 +99,8 @@ void dw_conn_append_status_line(dw_buf_t *b, uint16_t status);
 void dw_conn_append_fields(dw_buf_t *b, const dw_fields_t *f);
 void dw_conn_write_simple_error(dw_conn_t *c, uint16_t status);
 void dw_h1_send_generated(dw_conn_t *c);
+/* Starts the `write` timeout (spec 20 §3.4) for the response being written, when set. */
+void dw_conn_response_started(dw_conn_t *c);
 
 /* proxy.c */
 void dw_proxy_start(dw_conn_t *c);
