@@ -452,14 +452,6 @@ enum {
     CK_ERROR,
 };
 
-static inline int hexval(uint8_t c)
-{
-    if (c - (unsigned)'0' < 10u) return c - '0';
-    c = (uint8_t)(c | 0x20);
-    if (c - (unsigned)'a' < 6u) return c - 'a' + 10;
-    return -1;
-}
-
 static dw_h1_chunk_rc_t ck_fail(dw_h1_chunked_t *c, size_t at, size_t *consumed, const char *reason)
 {
     c->state = CK_ERROR;
@@ -493,7 +485,7 @@ dw_h1_chunk_rc_t dw_h1_chunked_decode(dw_h1_chunked_t *c, const dw_h1_limits_t *
             return DW_H1_CHUNK_DATA;
         }
         case CK_SIZE: {
-            int d = hexval(ch);
+            int d = dw_hex_digit(ch);
             if (d >= 0) {
                 if (c->ndigits == 16) return ck_fail(c, i, consumed, "chunk size too long");
                 if (c->remaining > (MAX_BODY_LEN - (unsigned)d) / 16)

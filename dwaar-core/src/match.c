@@ -270,33 +270,6 @@ static bool header_cond(const dw_cfg_cond_t *c, const dw_req_t *r)
     return false;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = dw_ascii_lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* raw, percent-decoded the way dw_percent_decode does it, equals want; decodes on the fly so
- * the query matcher allocates nothing. */
-static bool pct_eq(dw_str_t raw, dw_str_t want)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < raw.len; j++) {
-        char c = raw.ptr[i];
-        int hi, lo;
-        if (c == '%' && i + 2 < raw.len && (hi = hexval(raw.ptr[i + 1])) >= 0 &&
-            (lo = hexval(raw.ptr[i + 2])) >= 0) {
-            c = (char)(hi * 16 + lo);
-            i += 3;
-        } else {
-            i++;
-        }
-        if (j >= want.len || want.ptr[j] != c) return false;
-    }
-    return j == want.len;
-}
-
 static bool query_cond(const dw_cfg_cond_t *c, const dw_req_t *r)
 {
     for (size_t k = 0; k < c->u.query.npairs; k++) {
@@ -312,7 +285,8 @@ static bool query_cond(const dw_cfg_cond_t *c, const dw_req_t *r)
             ptrdiff_t eq = dw_str_chr(pair, '=');
             dw_str_t key = eq < 0 ? pair : dw_str_sub(pair, 0, (size_t)eq);
             dw_str_t val = eq < 0 ? DW_STR("") : dw_str_sub(pair, (size_t)eq + 1, pair.len);
-            if (pct_eq(key, want->key) && (want->any || pct_eq(val, want->value))) found = true;
+            if (dw_percent_eq(key, want->key) && (want->any || dw_percent_eq(val, want->value)))
+                found = true;
         }
         if (!found) return false;
     }

@@ -46,6 +46,9 @@ dw_str_t dw_path_pattern_prefix(dw_str_t pattern);
  * malformed (the request gets 400). The result always starts with '/'. */
 int dw_path_normalize(dw_arena_t *a, dw_str_t raw, dw_str_t *out);
 
+/* raw, percent-decoded as dw_percent_decode does, equals want (decoded on the fly: no
+ * allocation; the query matcher and {query.K} compare this way). */
+bool dw_percent_eq(dw_str_t raw, dw_str_t want);
 /* Percent-decodes s (for query values); '+' is kept. */
 dw_str_t dw_percent_decode(dw_arena_t *a, dw_str_t s);
 

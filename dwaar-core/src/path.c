@@ -103,14 +103,6 @@ dw_str_t dw_path_pattern_prefix(dw_str_t pattern)
 
 /* --- normalisation ------------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = dw_ascii_lower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 /* True when raw is already what dw_path_normalize would produce: no escapes, no empty, `.`
  * or `..` segments, a leading '/'. The common case, served without copying. */
 static bool is_normal(dw_str_t raw)
@@ -151,8 +143,8 @@ int dw_path_normalize(dw_arena_t *a, dw_str_t raw, dw_str_t *out)
     for (size_t i = 0; i < raw.len; i++) {
         char c = raw.ptr[i];
         if (c == '%') {
-            int hi = i + 2 < raw.len ? hexval(raw.ptr[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(raw.ptr[i + 2]) : -1;
+            int hi = i + 2 < raw.len ? dw_hex_digit(raw.ptr[i + 1]) : -1;
+            int lo = hi >= 0 ? dw_hex_digit(raw.ptr[i + 2]) : -1;
             if (lo < 0) return DW_EINVAL;
             c = (char)(hi * 16 + lo);
             i += 2;
@@ -195,6 +187,24 @@ int dw_path_normalize(dw_arena_t *a, dw_str_t raw, dw_str_t *out)
     return DW_OK;
 }
 
+bool dw_percent_eq(dw_str_t raw, dw_str_t want)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < raw.len; j++) {
+        char c = raw.ptr[i];
+        int hi, lo;
+        if (c == '%' && i + 2 < raw.len && (hi = dw_hex_digit(raw.ptr[i + 1])) >= 0 &&
+            (lo = dw_hex_digit(raw.ptr[i + 2])) >= 0) {
+            c = (char)(hi * 16 + lo);
+            i += 3;
+        } else {
+            i++;
+        }
+        if (j >= want.len || want.ptr[j] != c) return false;
+    }
+    return j == want.len;
+}
+
 dw_str_t dw_percent_decode(dw_arena_t *a, dw_str_t s)
 {
     if (s.len == 0 || !memchr(s.ptr, '%', s.len)) return s;
@@ -203,8 +213,8 @@ dw_str_t dw_percent_decode(dw_arena_t *a, dw_str_t s)
     size_t n = 0;
     for (size_t i = 0; i < s.len; i++) {
         int hi, lo;
-        if (s.ptr[i] == '%' && i + 2 < s.len && (hi = hexval(s.ptr[i + 1])) >= 0 &&
-            (lo = hexval(s.ptr[i + 2])) >= 0) {
+        if (s.ptr[i] == '%' && i + 2 < s.len && (hi = dw_hex_digit(s.ptr[i + 1])) >= 0 &&
+            (lo = dw_hex_digit(s.ptr[i + 2])) >= 0) {
             d[n++] = (char)(hi * 16 + lo);
             i += 2;
         } else {

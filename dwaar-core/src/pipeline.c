@@ -94,15 +94,12 @@ static dw_str_t clean_path(dw_arena_t *a, dw_str_t in)
     return dw_str_make(o, n);
 }
 
-static bool is_hex(char c)
-{
-    return dw_ascii_isdigit(c) || ((c | 32) >= 'a' && (c | 32) <= 'f');
-}
-
 static bool must_encode(dw_str_t in, size_t i, bool query)
 {
     unsigned char ch = (unsigned char)in.ptr[i];
-    if (ch == '%') return !(i + 2 < in.len && is_hex(in.ptr[i + 1]) && is_hex(in.ptr[i + 2]));
+    if (ch == '%')
+        return !(i + 2 < in.len && dw_hex_digit(in.ptr[i + 1]) >= 0 &&
+                 dw_hex_digit(in.ptr[i + 2]) >= 0);
     return ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '#' || ch == '<' || ch == '>' ||
            ch == '\\' || ch == '^' || ch == '`' || ch == '{' || ch == '|' || ch == '}' ||
            (!query && ch == '?');

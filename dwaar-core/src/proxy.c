@@ -1055,6 +1055,21 @@ void dw_tunnel_client_io(dw_conn_t *c, int events)
     tunnel_pump(c);
 }
 
+/* One read from fd into dst: 1 = progress (bytes or EOF), 0 = nothing yet, -1 = error. */
+static int tunnel_move(int fd, char *tmp, dw_buf_t *dst, bool *eof)
+{
+    ssize_t n = recv(fd, tmp, 65536, 0);
+    if (n > 0) {
+        dw_buf_append(dst, tmp, (size_t)n);
+        return 1;
+    }
+    if (n == 0) {
+        *eof = true;
+        return 1;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+}
+
 static void tunnel_pump(dw_conn_t *c)
 {
     dw_proxy_t *px = c->px;
@@ -1077,28 +1092,14 @@ static void tunnel_pump(dw_conn_t *c)
         int uw = up_write_pending(u);
         if (cw < 0 || uw < 0) goto done;
         if (!px->t_client_eof && u->wbuf.len - u->woff < UP_PENDING_MAX) {
-            ssize_t n = recv(c->fd, tmp, 65536, 0);
-            if (n > 0) {
-                dw_buf_append(&u->wbuf, tmp, (size_t)n);
-                progress = 1;
-            } else if (n == 0) {
-                px->t_client_eof = true;
-                progress = 1;
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                goto done;
-            }
+            int rc = tunnel_move(c->fd, tmp, &u->wbuf, &px->t_client_eof);
+            if (rc < 0) goto done;
+            progress |= rc;
         }
         if (!px->t_up_eof && c->wbuf.len - c->woff < UP_PENDING_MAX) {
-            ssize_t n = recv(u->fd, tmp, 65536, 0);
-            if (n > 0) {
-                dw_buf_append(&c->wbuf, tmp, (size_t)n);
-                progress = 1;
-            } else if (n == 0) {
-                px->t_up_eof = true;
-                progress = 1;
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                goto done;
-            }
+            int rc = tunnel_move(u->fd, tmp, &c->wbuf, &px->t_up_eof);
+            if (rc < 0) goto done;
+            progress |= rc;
         }
     }
     if ((px->t_client_eof || px->t_up_eof) && u->wbuf.len == u->woff && c->wbuf.len == c->woff) {

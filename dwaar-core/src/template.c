@@ -97,32 +97,6 @@ static dw_str_t cstr_view(const char *s, size_t cap)
     return dw_str_make(s, strnlen(s, cap));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = dw_ascii_lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* raw, percent-decoded, equals want (decoded on the fly: no allocation). */
-static bool pct_eq(dw_str_t raw, dw_str_t want)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < raw.len; j++) {
-        char c = raw.ptr[i];
-        int hi, lo;
-        if (c == '%' && i + 2 < raw.len && (hi = hexval(raw.ptr[i + 1])) >= 0 &&
-            (lo = hexval(raw.ptr[i + 2])) >= 0) {
-            c = (char)(hi * 16 + lo);
-            i += 3;
-        } else {
-            i++;
-        }
-        if (j >= want.len || want.ptr[j] != c) return false;
-    }
-    return j == want.len;
-}
-
 static bool has_prefix_c(dw_str_t s, const char *p, size_t plen, dw_str_t *rest)
 {
     if (s.len <= plen || memcmp(s.ptr, p, plen) != 0) return false;
@@ -310,7 +284,7 @@ static dw_str_t query_value(dw_req_t *r, dw_str_t key)
         q = dw_str_sub(q, amp < 0 ? q.len : n + 1, q.len);
         ptrdiff_t eq = dw_str_chr(pair, '=');
         dw_str_t k = eq < 0 ? pair : dw_str_sub(pair, 0, (size_t)eq);
-        if (pair.len == 0 || !pct_eq(k, key)) continue;
+        if (pair.len == 0 || !dw_percent_eq(k, key)) continue;
         dw_str_t v = eq < 0 ? DW_STR("") : dw_str_sub(pair, (size_t)eq + 1, pair.len);
         v = dw_percent_decode(r->arena, v);
         return v.ptr ? v : DW_STR("");

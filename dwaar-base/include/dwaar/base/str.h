@@ -80,6 +80,13 @@ static inline bool dw_ascii_isalpha(char c)
 {
     return (c | 32) >= 'a' && (c | 32) <= 'z';
 }
+/* The value of a hex digit, or -1. */
+static inline int dw_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = dw_ascii_lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 static inline bool dw_ascii_isalnum(char c)
 {
     return dw_ascii_isdigit(c) || dw_ascii_isalpha(c);
