@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh BUILD_DIR: runs the benchmarks built in BUILD_DIR (it builds nothing; use
 # a Release build, `make bench` does) and prints one table per section. Each section is a
-# function below; add new ones (e.g. comparisons with nginx) to SECTIONS.
+# function below; add new ones to SECTIONS.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -28,7 +28,17 @@ bench_config() {
     "$exe" --sites 10000 --runs 10
 }
 
-SECTIONS=(bench_config)
+# End-to-end HTTP/1.1 reverse proxy, dwaar vs nginx, under wrk (bench/proxy_bench.sh; needs the
+# nginx-light and wrk packages; BENCH_* environment variables tune it, see the script's header).
+bench_proxy() {
+    section "proxy: dwaar vs nginx, HTTP/1.1 reverse proxy under wrk"
+    if grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$build/CMakeCache.txt" 2>/dev/null; then :; else
+        echo "note: $build is not a Release build; dwaar's figures are not representative"
+    fi
+    "$(dirname "$0")/../bench/proxy_bench.sh" "$build/dwaar-ingress/dwaar"
+}
+
+SECTIONS=(bench_config bench_proxy)
 
 rc=0
 for s in "${SECTIONS[@]}"; do

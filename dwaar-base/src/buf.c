@@ -45,6 +45,29 @@ int dw_buf_putc(dw_buf_t *b, char c)
     return dw_buf_append(b, &c, 1);
 }
 
+int dw_buf_append_u64(dw_buf_t *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof tmp;
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return dw_buf_append(b, tmp + n, sizeof tmp - n);
+}
+
+int dw_buf_append_hex(dw_buf_t *b, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = sizeof tmp;
+    do {
+        tmp[--n] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    return dw_buf_append(b, tmp + n, sizeof tmp - n);
+}
+
 int dw_buf_vappendf(dw_buf_t *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define RBUF_INITIAL   16384u
+#define RBUF_INITIAL   4096u /* most heads fit; grown to the head limit on demand */
 #define BODY_READ_MIN  16384u
 #define DW_PENDING_MAX 65536u
 
@@ -111,8 +111,13 @@ static size_t out_pending(const dw_conn_t *c)
 
 static void append_status_line(dw_buf_t *b, uint16_t status)
 {
-    const char *reason = dw_http_reason(status);
-    dw_buf_appendf(b, "HTTP/1.1 %u %s\r\n", status, reason);
+    char line[13] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100 % 10);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    dw_buf_append(b, line, sizeof line);
+    dw_buf_append_c(b, dw_http_reason(status));
+    dw_buf_append(b, "\r\n", 2);
 }
 
 static void append_fields(dw_buf_t *b, const dw_fields_t *f)
@@ -436,11 +441,13 @@ static void conn_request_done(dw_conn_t *c)
         timer_arm(c, T_HEADER, timeouts(c)->read_header_ms);
         conn_process(c);
     } else {
-        /* give back a large head buffer between requests */
-        if (c->rcap > RBUF_INITIAL) {
-            char *nb = realloc(c->rbuf, RBUF_INITIAL);
-            if (nb) c->rbuf = nb, c->rcap = RBUF_INITIAL;
-        }
+        /* an idle keep-alive connection holds no buffers (nginx does the same): they come
+         * back on the next read */
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+        dw_buf_deinit(&c->wbuf);
+        dw_buf_init(&c->wbuf, 0);
         timer_arm(c, T_IDLE, timeouts(c)->idle_ms);
         conn_update_interest(c);
     }
@@ -472,7 +479,7 @@ static void conn_on_io(int fd, int events, void *arg)
                 conn_process(c); /* the parser reports the limit */
                 return;
             }
-            size_t ncap = c->rcap * 2;
+            size_t ncap = c->rcap ? c->rcap * 2 : RBUF_INITIAL;
             char *nb = realloc(c->rbuf, ncap);
             if (!nb) {
                 conn_close(c);
@@ -764,9 +771,14 @@ void dw_h1_send_generated(dw_conn_t *c)
     dw_buf_t *b = &c->wbuf;
     append_status_line(b, ex->status);
     append_fields(b, f);
-    dw_buf_appendf(b, "Date: %s\r\n", dw_time_cached()->http_date);
+    dw_buf_append_c(b, "Date: ");
+    dw_buf_append_c(b, dw_time_cached()->http_date);
     bool no_body = ex->status < 200 || ex->status == 204 || ex->status == 304;
-    if (!no_body) dw_buf_appendf(b, "Content-Length: %zu\r\n", ex->body.len);
+    if (!no_body) {
+        dw_buf_append_c(b, "\r\nContent-Length: ");
+        dw_buf_append_u64(b, ex->body.len);
+    }
+    dw_buf_append(b, "\r\n", 2);
     if (c->want_close)
         dw_buf_append_c(b, "Connection: close\r\n");
     else if (c->is_http10)

@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-#define UP_RBUF            65536u
+#define UP_RBUF            32768u
 #define UP_PENDING_MAX     65536u
 #define UP_IO_TIMEOUT_MS   30000u
 #define UP_IDLE_TIMEOUT_MS 60000u
@@ -132,7 +132,12 @@ static void upconn_to_idle(dw_upconn_t *u)
     u->state = U_IDLE;
     u->rlen = u->rpos = 0;
     u->scan = (dw_h1_scan_t){0};
-    dw_buf_reset(&u->wbuf);
+    /* a pooled connection keeps no buffers */
+    free(u->rbuf);
+    u->rbuf = NULL;
+    u->rcap = 0;
+    dw_buf_deinit(&u->wbuf);
+    dw_buf_init(&u->wbuf, 0);
     u->woff = 0;
     u->next_idle = l->head;
     u->prev_idle = NULL;
@@ -232,10 +237,18 @@ static dw_str_t connection_tokens(const dw_req_t *r, dw_arena_t *a)
     return out;
 }
 
+static void append_content_length(dw_buf_t *b, uint64_t n)
+{
+    dw_buf_append_c(b, "Content-Length: ");
+    dw_buf_append_u64(b, n);
+    dw_buf_append(b, "\r\n", 2);
+}
+
 static void chunk_sink(dw_conn_t *c, const char *p, size_t n)
 {
     if (!n) return;
-    dw_buf_appendf(&c->up->wbuf, "%zx\r\n", n);
+    dw_buf_append_hex(&c->up->wbuf, n);
+    dw_buf_append(&c->up->wbuf, "\r\n", 2);
     dw_buf_append(&c->up->wbuf, p, n);
     dw_buf_append(&c->up->wbuf, "\r\n", 2);
 }
@@ -307,7 +320,7 @@ static void build_request_head(dw_conn_t *c, dw_backend_t *be)
     dw_buf_append(b, " HTTP/1.1\r\n", 11);
     dw_conn_append_fields(b, &f);
     if (c->bkind == DW_H1_BODY_LENGTH)
-        dw_buf_appendf(b, "Content-Length: %llu\r\n", (unsigned long long)(c->bleft + c->bread));
+        append_content_length(b, c->bleft + c->bread);
     else if (c->bkind == DW_H1_BODY_CHUNKED)
         dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
     dw_buf_append(b, "\r\n", 2);
@@ -385,6 +398,15 @@ static void proxy_connect(dw_conn_t *c)
     } else {
         u->state = U_SENDING;
         u->reused = true;
+        if (!u->rbuf) {
+            u->rbuf = malloc(UP_RBUF);
+            if (!u->rbuf) {
+                upconn_free(u);
+                proxy_fail(c, 502, false);
+                return;
+            }
+            u->rcap = UP_RBUF;
+        }
     }
     u->c = c;
     c->up = u;
@@ -671,12 +693,11 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     }
     if (!c->bdone) c->want_close = true; /* the rest of the request body is not read */
     if (u->bkind == DW_H1_BODY_LENGTH) {
-        dw_buf_appendf(b, "Content-Length: %llu\r\n", (unsigned long long)u->bleft);
+        append_content_length(b, u->bleft);
     } else if (u->bkind == DW_H1_BODY_NONE) {
         if (!no_body || head_req) {
             if (h->body == DW_H1_BODY_LENGTH)
-                dw_buf_appendf(b, "Content-Length: %llu\r\n",
-                               (unsigned long long)h->content_length);
+                append_content_length(b, h->content_length);
             else if (!head_req)
                 dw_buf_append_c(b, "Content-Length: 0\r\n");
         }
@@ -759,7 +780,8 @@ static bool queue_body(dw_conn_t *c)
                 return false;
             }
             if (px->out_chunked) {
-                dw_buf_appendf(&c->wbuf, "%zx\r\n", data.len);
+                dw_buf_append_hex(&c->wbuf, data.len);
+                dw_buf_append(&c->wbuf, "\r\n", 2);
                 dw_buf_append(&c->wbuf, data.ptr, data.len);
                 dw_buf_append(&c->wbuf, "\r\n", 2);
             } else {

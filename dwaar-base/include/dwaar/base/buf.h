@@ -36,6 +36,9 @@ static inline int dw_buf_append_c(dw_buf_t *b, const char *s)
     return dw_buf_append(b, s, strlen(s));
 }
 int dw_buf_putc(dw_buf_t *b, char c);
+/* Decimal / lower-case hex digits of v, without printf (hot paths: lengths, chunk sizes). */
+int dw_buf_append_u64(dw_buf_t *b, uint64_t v);
+int dw_buf_append_hex(dw_buf_t *b, uint64_t v);
 int dw_buf_appendf(dw_buf_t *b, const char *fmt, ...) DW_PRINTF(2, 3);
 int dw_buf_vappendf(dw_buf_t *b, const char *fmt, va_list ap) DW_PRINTF(2, 0);
 static inline dw_str_t dw_buf_str(const dw_buf_t *b)
