@@ -2,8 +2,9 @@
 #include <dwaar/base/loop.h>
 #include <dwaar/base/time.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 struct dw_loop {
     struct event_base *base;
@@ -26,6 +27,7 @@ struct dw_timer {
 
 struct dw_async {
     struct event *ev;
+    int efd;
     dw_loop_cb cb;
     void *arg;
 };
@@ -36,14 +38,9 @@ struct dw_signal {
     void *arg;
 };
 
-void dw_loop_global_init(void)
-{
-    static bool done;
-    if (!done) {
-        evthread_use_pthreads();
-        done = true;
-    }
-}
+/* Loops are single-threaded (EVENT_BASE_FLAG_NOLOCK: no mutex around every event
+ * operation); the only cross-thread call, dw_async_notify, goes through an eventfd. */
+void dw_loop_global_init(void) {}
 
 dw_loop_t *dw_loop_new(void)
 {
@@ -53,6 +50,7 @@ dw_loop_t *dw_loop_new(void)
     if (cfg) {
         /* Timeouts are read from the cached time; we refresh our own cache per wakeup. */
         event_config_set_flag(cfg, EVENT_BASE_FLAG_NO_CACHE_TIME);
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
         l->base = event_base_new_with_config(cfg);
         event_config_free(cfg);
     }
@@ -166,8 +164,10 @@ void dw_timer_free(dw_timer_t *t)
 
 static void async_trampoline(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd, (void)what;
+    (void)what;
     dw_async_t *a = arg;
+    uint64_t n;
+    if (read((int)fd, &n, sizeof n) != (ssize_t)sizeof n) return; /* spurious */
     dw_time_update();
     a->cb(a->arg);
 }
@@ -177,8 +177,12 @@ dw_async_t *dw_async_new(dw_loop_t *l, dw_loop_cb cb, void *arg)
     dw_async_t *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cb = cb, a->arg = arg;
-    a->ev = event_new(l->base, -1, 0, async_trampoline, a);
-    if (!a->ev) {
+    a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a->ev =
+        a->efd >= 0 ? event_new(l->base, a->efd, EV_READ | EV_PERSIST, async_trampoline, a) : NULL;
+    if (!a->ev || event_add(a->ev, NULL) != 0) {
+        if (a->ev) event_free(a->ev);
+        if (a->efd >= 0) close(a->efd);
         free(a);
         return NULL;
     }
@@ -187,13 +191,16 @@ dw_async_t *dw_async_new(dw_loop_t *l, dw_loop_cb cb, void *arg)
 
 void dw_async_notify(dw_async_t *a)
 {
-    event_active(a->ev, 0, 0);
+    uint64_t one = 1;
+    /* EAGAIN means the counter is saturated: a wakeup is pending anyway */
+    (void)!write(a->efd, &one, sizeof one);
 }
 
 void dw_async_free(dw_async_t *a)
 {
     if (!a) return;
     event_free(a->ev);
+    close(a->efd);
     free(a);
 }
 

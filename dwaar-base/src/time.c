@@ -27,15 +27,19 @@ const dw_time_cache_t *dw_time_update(void)
     tc.wall_ms = (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000;
     int64_t sec = (int64_t)wall.tv_sec;
     if (sec != tc_formatted_sec) {
+        /* formatting happens once per second; per update only the milliseconds change */
         dw_time_format_http(sec, tc.http_date);
+        struct tm tm;
+        time_t t = (time_t)sec;
+        gmtime_r(&t, &tm);
+        snprintf(tc.iso8601, sizeof(tc.iso8601), "%04d-%02d-%02dT%02d:%02d:%02d.000Z",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         tc_formatted_sec = sec;
     }
-    struct tm tm;
-    time_t t = (time_t)sec;
-    gmtime_r(&t, &tm);
-    snprintf(tc.iso8601, sizeof(tc.iso8601), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tc.wall_ms % 1000));
+    unsigned ms = (unsigned)(tc.wall_ms % 1000);
+    tc.iso8601[20] = (char)('0' + ms / 100);
+    tc.iso8601[21] = (char)('0' + ms / 10 % 10);
+    tc.iso8601[22] = (char)('0' + ms % 10);
     return &tc;
 }
 

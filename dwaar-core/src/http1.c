@@ -446,8 +446,10 @@ static void conn_request_done(dw_conn_t *c)
         free(c->rbuf);
         c->rbuf = NULL;
         c->rcap = 0;
-        dw_buf_deinit(&c->wbuf);
-        dw_buf_init(&c->wbuf, 0);
+        if (c->wbuf.cap > 4096) { /* a small head buffer is kept: it is reused at once */
+            dw_buf_deinit(&c->wbuf);
+            dw_buf_init(&c->wbuf, 0);
+        }
         timer_arm(c, T_IDLE, timeouts(c)->idle_ms);
         conn_update_interest(c);
     }
