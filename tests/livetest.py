@@ -149,8 +149,15 @@ class Server:
         self.proc = subprocess.Popen([DWAAR_BIN, "run", "-c", str(self.path), "--workers",
                                       str(workers), *extra_args], cwd=self.root, env=e,
                                      stdout=subprocess.DEVNULL, stderr=self._err)
-        for p in (wait_ports or [self.port]):
-            wait_port(p, proc=self.proc)
+        try:
+            for p in (wait_ports or [self.port]):
+                wait_port(p, proc=self.proc)
+        except (RuntimeError, TimeoutError):
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._err.close()
+            raise
 
     # --- clients ---------------------------------------------------------------------------
     def request(self, method="GET", path="/", host="localhost", headers=None, body=None,
@@ -298,7 +305,16 @@ class Live:
     def start(self, config, **kw):
         root = self.tmp / f"srv{len(self.servers)}"
         root.mkdir(parents=True, exist_ok=True)
-        s = Server(root, config, **kw)
+        for attempt in range(3):
+            try:
+                s = Server(root, config, **kw)
+                break
+            except RuntimeError:
+                # free_port() can race with another socket taking the port before dwaar binds it
+                # (tests run in parallel); only then try again with a new port
+                err = (root / "dwaar.stderr").read_text(errors="replace")
+                if attempt == 2 or "port" in kw or "Address already in use" not in err:
+                    raise
         self.servers.append(s)
         return s
 
