@@ -14,7 +14,7 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DDWAAR_SANITIZE= -DDWAAR_FUZZ=OFF >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
