@@ -670,8 +670,8 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
         if (dw_str_caseeq_c(n, "Content-Length")) continue;
         if (conn_tokens.len && dw_h1_list_has(conn_tokens, n) && !keep_upgrade) continue;
         if (!copy_header_allowed(ex->copy_headers, n)) continue;
-        /* the head lives in the upstream buffer, which is reused: copy */
-        f.v[f.n++] = (dw_field_t){dw_arena_str_dup(a, n), dw_arena_str_dup(a, h->fields[i].value)};
+        /* views into the upstream buffer: the head is serialised below, before it is reused */
+        f.v[f.n++] = (dw_field_t){n, h->fields[i].value};
     }
     if (px->set_cookie && px->be) {
         char *ck = dw_arena_sprintf(a,
