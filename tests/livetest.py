@@ -49,12 +49,8 @@ def wait_port(port, host="127.0.0.1", timeout=15.0, proc=None):
     raise TimeoutError(f"port {port} did not open")
 
 
-@dataclass
-class Response:
-    status: int
-    reason: str
-    headers: list  # [(name, value)] in order
-    body: bytes
+class Fields:
+    """Header lookups over .headers, a list of (name, value); names case-insensitive."""
 
     def header(self, name, default=None):
         for k, v in self.headers:
@@ -68,6 +64,14 @@ class Response:
     @property
     def text(self):
         return self.body.decode("utf-8", "replace")
+
+
+@dataclass
+class Response(Fields):
+    status: int
+    reason: str
+    headers: list  # [(name, value)] in order
+    body: bytes
 
 
 def http_request(port, method="GET", path="/", host="localhost", headers=None, body=None,
@@ -209,20 +213,12 @@ class Server:
 
 
 @dataclass
-class Recorded:
+class Recorded(Fields):
     method: str
     path: str
     headers: list
     body: bytes
 
-    def header(self, name, default=None):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
 class Backend:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from dwaartest import DWAAR_BIN
+from livetest import Fields
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -79,7 +80,7 @@ def sticky_value(be):
 # --- raw client ---------------------------------------------------------------------------------
 
 @dataclass
-class RawResponse:
+class RawResponse(Fields):
     status: int
     reason: str
     version: str
@@ -87,18 +88,6 @@ class RawResponse:
     body: bytes
     raw_head: bytes = b""
 
-    def header(self, name, default=None):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    @property
-    def text(self):
-        return self.body.decode("utf-8", "replace")
 
     def conn_tokens(self):
         return {t.strip().lower() for v in self.header_all("Connection") for t in v.split(",")}
