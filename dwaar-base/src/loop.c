@@ -111,6 +111,11 @@ void dw_io_want(dw_io_t *io, bool read, bool write)
     io->cur = want;
 }
 
+bool dw_io_reading(const dw_io_t *io)
+{
+    return (io->cur & EV_READ) != 0;
+}
+
 void dw_io_free(dw_io_t *io)
 {
     if (!io) return;

@@ -143,6 +143,7 @@ static void write_simple_error(dw_conn_t *c, uint16_t status)
                    dw_time_cached()->http_date);
     c->want_close = true;
     c->resp_done = true;
+    c->bdone = true; /* nothing more is read from this connection */
     c->state = C_RESPOND;
     conn_flush(c);
 }
@@ -392,19 +393,24 @@ static void conn_flush(dw_conn_t *c)
     conn_update_interest(c);
 }
 
+static bool conn_wants_read(const dw_conn_t *c)
+{
+    switch (c->state) {
+    case C_HEAD: return true;
+    case C_RESPOND: return !c->bdone; /* discarding the body */
+    case C_PROXY: return dw_proxy_wants_client_read(c);
+    case C_TUNNEL: return dw_tunnel_wants_client_read(c);
+    }
+    return false;
+}
+
+/* Read interest is dropped lazily, when a read event arrives that is not wanted (conn_on_io):
+ * a keep-alive client is silent while its response is produced, so an ordinary request costs
+ * no epoll_ctl at all (turning reads off and on again cost two per request). */
 static void conn_update_interest(dw_conn_t *c)
 {
-    bool want_write = out_pending(c) > 0;
-    bool want_read = false;
-    switch (c->state) {
-    case C_HEAD: want_read = true; break;
-    case C_RESPOND:
-        want_read = !c->bdone; /* discarding the body */
-        break;
-    case C_PROXY: want_read = dw_proxy_wants_client_read(c); break;
-    case C_TUNNEL: want_read = dw_tunnel_wants_client_read(c); break;
-    }
-    dw_io_want(c->io, want_read, want_write);
+    bool want_read = conn_wants_read(c) || dw_io_reading(c->io);
+    dw_io_want(c->io, want_read, out_pending(c) > 0);
 }
 
 /* The request (and its response) ended; the connection goes on with the next one. */
@@ -473,6 +479,11 @@ static void conn_on_io(int fd, int events, void *arg)
         return; /* conn may be gone; reads are handled on the next wakeup */
     }
     if (!(events & DW_IO_READ)) return;
+    if (!conn_wants_read(c)) {
+        /* e.g. a pipelined request while this one is proxied: leave it in the socket */
+        dw_io_want(c->io, false, out_pending(c) > 0);
+        return;
+    }
     switch (c->state) {
     case C_HEAD: {
         if (c->rlen == c->rcap) {

@@ -411,6 +411,7 @@ static void proxy_connect(dw_conn_t *c)
     u->c = c;
     c->up = u;
     px->req_sent = px->head_seen = false; /* per attempt */
+    u->readable = false;
     dw_buf_reset(&u->wbuf);
     u->woff = 0;
     u->rlen = u->rpos = 0;
@@ -899,6 +900,7 @@ static void proxy_pump(dw_conn_t *c)
         }
         if (cw == 0 || c->dlen) break; /* client is slow: wait for it */
         if (px->head_queued && u->rpos < u->rlen) continue;
+        if (!u->readable) break;
         if (u->rlen == u->rcap) u->rlen = u->rpos = 0;
         ssize_t n = recv(u->fd, u->rbuf + u->rlen, u->rcap - u->rlen, 0);
         if (n > 0) {
@@ -973,7 +975,10 @@ static void proxy_pump(dw_conn_t *c)
             dw_conn_close(c);
             return;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            u->readable = false;
+            break;
+        }
         px->in_pump = false;
         if (!px->head_queued) {
             proxy_fail(c, 502, false);
@@ -1042,6 +1047,7 @@ static void up_on_io(int fd, int events, void *arg)
         tunnel_pump(c);
         return;
     }
+    if (events & DW_IO_READ) u->readable = true;
     if (u->state == U_CONNECTING) {
         if (!(events & DW_IO_WRITE)) return;
         int err = 0;

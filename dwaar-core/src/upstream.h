@@ -81,6 +81,8 @@ struct dw_upconn {
     uint64_t bleft;
     dw_h1_chunked_t chunk;
     bool keepalive; /* the upstream allows reuse after this response */
+    bool readable;  /* a read event came and recv has not said EAGAIN since: no speculative
+                       recv right after sending a request (it would nearly always fail) */
     struct dw_upconn *next_idle, *prev_idle;
 };
 

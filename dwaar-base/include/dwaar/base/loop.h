@@ -32,6 +32,8 @@ void dw_loop_break(dw_loop_t *l);
 /* A persistent fd watcher; interest is set with dw_io_want (level-triggered). */
 dw_io_t *dw_io_new(dw_loop_t *l, int fd, dw_io_cb cb, void *arg);
 void dw_io_want(dw_io_t *io, bool read, bool write);
+/* The read interest currently registered. */
+bool dw_io_reading(const dw_io_t *io);
 void dw_io_free(dw_io_t *io);
 
 /* A one-shot timer; dw_timer_start re-arms (replacing a pending expiry). */
