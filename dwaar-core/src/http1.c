@@ -32,6 +32,7 @@ static void conn_request_done(dw_conn_t *c);
 static void conn_flush(dw_conn_t *c);
 static void conn_update_interest(dw_conn_t *c);
 static void send_outcome(dw_conn_t *c);
+static void rebase_views(dw_conn_t *c, ptrdiff_t d);
 
 /* --- small helpers ------------------------------------------------------------------------- */
 
@@ -204,7 +205,7 @@ static ssize_t conn_read_more(dw_conn_t *c)
             if (!nb) return -1;
             /* views into the head must follow the move */
             ptrdiff_t delta = nb - c->rbuf;
-            if (delta && c->ex) c->ex_rebase(c, delta);
+            if (delta && c->ex) rebase_views(c, delta);
             c->rbuf = nb, c->rcap = ncap;
         }
     }
@@ -712,7 +713,6 @@ static void conn_process(dw_conn_t *c)
         return;
     }
     dw_arena_init(&c->ex->arena, 4096);
-    c->ex_rebase = rebase_views;
     c->rpos = c->body_base = h.head_len;
     c->bkind = h.body;
     c->bleft = h.body == DW_H1_BODY_LENGTH ? h.content_length : 0;

@@ -59,6 +59,9 @@ dw_str_t dw_percent_decode(dw_arena_t *a, dw_str_t s);
 dw_str_t dw_tpl_render(dw_req_t *r, dw_str_t tpl);
 /* Same, with CR and LF removed from the result (header values, Location). */
 dw_str_t dw_tpl_render_header(dw_req_t *r, dw_str_t tpl);
+/* The first cookie of that name over every Cookie field (`a=1; b=2`), unquoted; "" when
+ * absent. */
+dw_str_t dw_req_cookie(const dw_req_t *r, dw_str_t name);
 /* The value of one placeholder name (without braces); false when unknown. */
 bool dw_placeholder_value(dw_req_t *r, dw_str_t name, dw_str_t *out);
 

@@ -34,6 +34,18 @@ static void push_resp_ops(dw_req_t *r, const dw_cfg_header_ops_t *ops)
     if (o) o->ops = ops;
 }
 
+/* s, or "/" + s when it does not start with '/' (uri, handle_path results). */
+static dw_str_t with_leading_slash(dw_arena_t *a, dw_str_t s)
+{
+    if (s.len && s.ptr[0] == '/') return s;
+    char *np = dw_arena_alloc(a, s.len + 2);
+    if (!np) return DW_STR("/");
+    np[0] = '/';
+    memcpy(np + 1, s.ptr, s.len);
+    np[s.len + 1] = '\0';
+    return dw_str_make(np, s.len + 1);
+}
+
 /* uri strip_prefix / strip_suffix / replace on the raw current path. */
 static void apply_uri(dw_exchange_t *ex, const dw_cfg_uri_t *u)
 {
@@ -66,13 +78,7 @@ static void apply_uri(dw_exchange_t *ex, const dw_cfg_uri_t *u)
         break;
     }
     }
-    if (p.len == 0 || p.ptr[0] != '/') {
-        char *np = dw_arena_alloc(r->arena, p.len + 1);
-        if (!np) return;
-        np[0] = '/';
-        memcpy(np + 1, p.ptr, p.len);
-        p = dw_str_make(np, p.len + 1);
-    }
+    p = with_leading_slash(r->arena, p);
     if (dw_req_set_uri(r, p, r->query, r->has_query) != DW_OK)
         dw_pipeline_respond(ex, 400, DW_STR_NULL);
 }
@@ -282,13 +288,7 @@ static void strip_handle_path(dw_exchange_t *ex, const dw_cfg_handle_t *h)
     if (base.len < pre.len || strncasecmp(base.ptr, pre.ptr, pre.len) != 0) base = r->npath;
     if (base.len < pre.len || strncasecmp(base.ptr, pre.ptr, pre.len) != 0) return;
     dw_str_t rest = dw_str_sub(base, pre.len, base.len);
-    if (rest.len == 0 || rest.ptr[0] != '/') {
-        char *np = dw_arena_alloc(r->arena, rest.len + 1);
-        if (!np) return;
-        np[0] = '/';
-        memcpy(np + 1, rest.ptr, rest.len);
-        rest = dw_str_make(np, rest.len + 1);
-    }
+    rest = with_leading_slash(r->arena, rest);
     dw_req_set_uri(r, rest, r->query, r->has_query);
 }
 

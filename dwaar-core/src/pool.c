@@ -1,5 +1,6 @@
 /* Backend selection and shared backend state (spec 20 §3.3). */
 #include "pool.h"
+#include "match.h"
 #include <arpa/inet.h>
 #include <dwaar/base/error.h>
 #include <dwaar/base/hash.h>
@@ -169,28 +170,6 @@ static uint64_t xorshift(void)
     return s;
 }
 
-static const dw_field_t *find_cookie(const dw_req_t *r, const char *name, dw_str_t *val)
-{
-    size_t nlen = strlen(name);
-    for (size_t i = 0; i < r->headers.n; i++) {
-        const dw_field_t *f = &r->headers.v[i];
-        if (!dw_str_caseeq_c(f->name, "cookie")) continue;
-        const char *p = f->value.ptr, *end = p + f->value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';')) p++;
-            const char *eq = memchr(p, '=', (size_t)(end - p));
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            if (!semi) semi = end;
-            if (eq && eq < semi && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
-                *val = dw_str_make(eq + 1, (size_t)(semi - eq - 1));
-                return f;
-            }
-            p = semi;
-        }
-    }
-    return NULL;
-}
-
 dw_backend_t *dw_pool_pick(dw_pool_t *p, dw_req_t *r, const dw_backend_t *exclude, bool *set_cookie)
 {
     *set_cookie = false;
@@ -243,8 +222,8 @@ dw_backend_t *dw_pool_pick(dw_pool_t *p, dw_req_t *r, const dw_backend_t *exclud
         }
         break;
     case DW_LB_COOKIE: {
-        dw_str_t v;
-        if (find_cookie(r, "_dwaar_sticky", &v) && v.len == 16) {
+        dw_str_t v = dw_req_cookie(r, DW_STR("_dwaar_sticky"));
+        if (v.len == 16) {
             char hex[17];
             for (size_t i = 0; i < p->n; i++) {
                 dw_backend_t *b = &p->be[i];

@@ -121,6 +121,12 @@ static void idle_remove(dw_upconn_t *u)
     l->n--;
 }
 
+static void idle_drop(dw_upconn_t *u)
+{
+    idle_remove(u);
+    upconn_free(u);
+}
+
 static void upconn_to_idle(dw_upconn_t *u)
 {
     dw_idle_list_t *l = idle_list(u->w, u->key, true);
@@ -1015,8 +1021,7 @@ static void up_timer_cb(void *arg)
     dw_upconn_t *u = arg;
     dw_conn_t *c = u->c;
     if (!c) {
-        idle_remove(u);
-        upconn_free(u);
+        idle_drop(u); /* idle for UP_IDLE_TIMEOUT_MS */
         return;
     }
     dw_proxy_t *px = c->px;
@@ -1038,9 +1043,7 @@ static void up_on_io(int fd, int events, void *arg)
     dw_upconn_t *u = arg;
     dw_conn_t *c = u->c;
     if (!c) {
-        /* idle: the upstream closed it or sent something unexpected */
-        idle_remove(u);
-        upconn_free(u);
+        idle_drop(u); /* idle: the upstream closed it or sent something unexpected */
         return;
     }
     if (u->state == U_TUNNEL) {

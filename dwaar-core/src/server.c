@@ -141,9 +141,12 @@ static int open_listener(const dw_rt_listen_t *ls, bool reuseport, char *err, si
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) goto fail;
     return fd;
 fail:
-    snprintf(err, errlen, "listen on %s%s%s:%u: %s", ls->unix_path ? "unix/" : "",
-             ls->unix_path ? ls->unix_path : (ls->host[0] ? ls->host : "*"), "", ls->port,
-             strerror(errno ? errno : EINVAL));
+    if (ls->unix_path)
+        snprintf(err, errlen, "listen on unix/%s: %s", ls->unix_path,
+                 strerror(errno ? errno : EINVAL));
+    else
+        snprintf(err, errlen, "listen on %s:%u: %s", ls->host[0] ? ls->host : "*", ls->port,
+                 strerror(errno ? errno : EINVAL));
     if (fd >= 0) close(fd);
     return -1;
 }

@@ -327,7 +327,7 @@ static dw_str_t trim_ows(dw_str_t s)
 }
 
 /* The first cookie of that name over every Cookie field (`a=1; b=2`). */
-static dw_str_t cookie_value(const dw_req_t *r, dw_str_t name)
+dw_str_t dw_req_cookie(const dw_req_t *r, dw_str_t name)
 {
     for (size_t i = 0; i < r->headers.n; i++) {
         if (!dw_str_caseeq(r->headers.v[i].name, DW_STR("Cookie"))) continue;
@@ -422,7 +422,7 @@ bool dw_placeholder_value(dw_req_t *r, dw_str_t name, dw_str_t *out)
         v = header_joined(r, rest);
     } else if (HAS_PREFIX(name, "cookie.", &rest) ||
                HAS_PREFIX(name, "http.request.cookie.", &rest)) {
-        v = cookie_value(r, rest);
+        v = dw_req_cookie(r, rest);
     } else if (HAS_PREFIX(name, "vars.", &rest) || HAS_PREFIX(name, "http.vars.", &rest)) {
         const dw_str_t *var = dw_req_var(r, rest);
         if (var)

@@ -55,7 +55,6 @@ typedef struct dw_conn {
 
     dw_exchange_t *ex;
     dw_snapref_t *sref;
-    void (*ex_rebase)(struct dw_conn *c, ptrdiff_t delta);
 
     dw_upconn_t *up;     /* proxying or tunnelling */
     struct dw_proxy *px; /* proxy state of the current exchange */

@@ -48,20 +48,31 @@ static char *find_config(const char *given)
     return NULL;
 }
 
-/* Finds and loads the config with every start-up check, prints its diagnostics, and hands a
- * loaded model to use(). Returns 1 when nothing loaded, else use()'s result. */
-static int with_config(const dw_cli_t *cli, int (*use)(const dw_config_t *cfg))
+/* Start-up checks: files the config names must be readable. */
+static const dw_cfg_load_opts_t load_opts = {.check_files = true};
+
+/* Finds and loads the config, printing its diagnostics. NULL when nothing loaded; *path (the
+ * file found, or NULL) is the caller's to free. */
+static dw_config_t *load_config(const dw_cli_t *cli, char **path)
 {
-    char *path = find_config(cli->config);
-    if (!path) return 1;
+    *path = find_config(cli->config);
+    if (!*path) return NULL;
     dw_diags_t diags;
     dw_diags_init(&diags);
-    dw_cfg_load_opts_t opts = {.check_files = true};
-    dw_config_t *cfg = dw_cfg_load_file(path, &opts, &diags);
+    dw_config_t *cfg = dw_cfg_load_file(*path, &load_opts, &diags);
     dw_diags_print(&diags, -1, stderr);
+    dw_diags_deinit(&diags);
+    return cfg;
+}
+
+/* Loads the config and hands the model to use(). Returns 1 when nothing loaded, else use()'s
+ * result. */
+static int with_config(const dw_cli_t *cli, int (*use)(const dw_config_t *cfg))
+{
+    char *path;
+    dw_config_t *cfg = load_config(cli, &path);
     int rc = cfg ? use(cfg) : 1;
     dw_config_free(cfg);
-    dw_diags_deinit(&diags);
     free(path);
     return rc;
 }
@@ -98,20 +109,14 @@ static int cmd_adapt(const dw_cli_t *cli)
 /* `dwaar run` (and bare `dwaar`): load, then serve until SIGTERM; SIGHUP reloads. */
 static int cmd_run(const dw_cli_t *cli)
 {
-    char *path = find_config(cli->config);
-    if (!path) return 1;
-    dw_diags_t diags;
-    dw_diags_init(&diags);
-    dw_cfg_load_opts_t opts = {.check_files = true};
-    dw_config_t *cfg = dw_cfg_load_file(path, &opts, &diags);
-    dw_diags_print(&diags, -1, stderr);
-    dw_diags_deinit(&diags);
+    char *path;
+    dw_config_t *cfg = load_config(cli, &path);
     if (!cfg) {
         free(path);
         return 1;
     }
     if (cfg->global.debug && dw_log_level < DW_LOG_DEBUG) dw_log_level = DW_LOG_DEBUG;
-    dw_server_opts_t so = {.config_path = path, .workers = cli->workers, .load_opts = &opts};
+    dw_server_opts_t so = {.config_path = path, .workers = cli->workers, .load_opts = &load_opts};
     int rc = dw_server_run(cfg, &so);
     free(path);
     return rc;
