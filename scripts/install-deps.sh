@@ -7,9 +7,11 @@ packages=(
     # toolchain
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     # libraries
-    libpcre2-dev libevent-dev liburcu-dev libjemalloc-dev
+    libpcre2-dev libevent-dev liburcu-dev libjemalloc-dev libzmq3-dev libmsgpack-dev libssl-dev
     # tests and benchmarks: real clients and peers
     libcmocka-dev python3 python3-pytest curl nginx-light wrk
+    # promtool checks the admin API's /metrics text
+    prometheus
 )
 
 missing=()
