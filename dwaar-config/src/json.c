@@ -122,6 +122,24 @@ static void json_site(dw_json_t *j, const dw_cfg_site_t *s)
     dw_json_arr_end(j);
     dw_json_kv_cstr(j, "tls_mode", s->tls_mode < 4 ? modes[s->tls_mode] : "?");
     dw_json_kv_uint(j, "routes", s->nroutes);
+    if (s->from_api) { /* only API sites have it: Dwaarfile output is unchanged */
+        dw_json_key(j, "api_routes");
+        dw_json_arr_begin(j);
+        for (size_t i = 0; i < s->napi_keys; i++) {
+            const dw_cfg_api_key_t *k = &s->api_keys[i];
+            dw_json_obj_begin(j);
+            dw_json_kv_str(j, "domain", k->key);
+            dw_json_kv_str(j, "upstream", k->upstream);
+            dw_json_kv_bool(j, "tls", k->tls);
+            dw_json_key(j, "source");
+            if (k->source.ptr)
+                dw_json_str(j, k->source);
+            else
+                dw_json_null(j);
+            dw_json_obj_end(j);
+        }
+        dw_json_arr_end(j);
+    }
     dw_json_key(j, "block");
     dw_cfg_json_block(j, &s->block);
     dw_json_obj_end(j);

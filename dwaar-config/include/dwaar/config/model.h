@@ -223,6 +223,15 @@ typedef enum dw_cfg_tls_mode {
     DW_TLS_MODE_MANUAL, /* certificate files */
 } dw_cfg_tls_mode_t;
 
+/* A route the admin API added (spec 30 §1.5), as the site generated for it serves it. */
+typedef struct dw_cfg_api_key {
+    dw_str_t key;      /* route key: host, *.host, host/path or _default (lower-case) */
+    dw_str_t upstream; /* IPv4:port or [IPv6]:port */
+    bool tls;          /* the upstream speaks TLS */
+    dw_str_t source;   /* owner tag; .ptr NULL = none */
+    bool replaced;     /* it took over a Dwaarfile route with exactly this key */
+} dw_cfg_api_key_t;
+
 typedef struct dw_cfg_site {
     dw_cfg_address_t *addrs;
     size_t naddrs;
@@ -234,6 +243,11 @@ typedef struct dw_cfg_site {
     dw_str_t tls_cert,
         tls_key;    /* resolved manual certificate files (tls <c> <k> or tls_cert/key) */
     size_t nroutes; /* handler routes (terminal handlers and handle family blocks) */
+    /* Sites generated from the API overlay (dw_cfg_load_source): the route keys they serve
+     * (several when host/path keys share a host), in the order of the overlay. */
+    bool from_api;
+    dw_cfg_api_key_t *api_keys;
+    size_t napi_keys;
 } dw_cfg_site_t;
 
 typedef struct dw_config {
