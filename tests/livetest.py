@@ -6,6 +6,9 @@
     srv.raw(b"GET / HTTP/1.1\\r\\n...")  send raw bytes, read until close/timeout -> bytes
     srv.connect()                      a raw socket to the plain port
     srv.reload(config)                 rewrite the Dwaarfile and send SIGHUP
+    srv.admin_request("GET", "/routes") one admin API call (token: the server's DWAAR_ADMIN_TOKEN)
+    srv.admin_port, srv.ctl_endpoint   its admin API port (every instance gets its own, never
+                                       6190) and dwaarctl endpoint
     be = live.backend(handler=None)    a threaded HTTP/1.1 backend recording every request
     be.requests                        list of Recorded(method, path, headers, body)
 
@@ -13,6 +16,7 @@ Everything started is stopped by PID when the test ends (fixture `live`). On sto
 stderr is checked for sanitizer reports, which fail the test.
 """
 import http.client
+import json
 import os
 import signal
 import socket
@@ -138,6 +142,22 @@ def split_responses(data):
     return out
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix stream socket (the admin API's --admin-socket)."""
+
+    def __init__(self, path, timeout=10.0):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+_SERVER_TOKEN = object()
+
+
 class Server:
     def __init__(self, root: Path, config: str, port=None, workers=2, extra_args=(),
                  env=None, wait_ports=None):
@@ -148,10 +168,29 @@ class Server:
         self.path.write_text(self.config)
         self.stderr_path = self.root / "dwaar.stderr"
         e = {k: v for k, v in os.environ.items() if not k.startswith("DWAAR_") or k == "DWAAR_BIN"}
+        # the admin address file defaults to /tmp/dwaar-admin.addr; parallel tests keep their own
+        e["DWAAR_ADMIN_ADDR_FILE"] = str(self.root / "dwaar-admin.addr")
         e.update(env or {})
+        self.admin_token = e.get("DWAAR_ADMIN_TOKEN") or None
+        # every instance gets its own admin port (never 6190), unless the test chose one
+        args = list(extra_args)
+        if "--admin-addr" in args:
+            self.admin_port = int(args[args.index("--admin-addr") + 1].rsplit(":", 1)[1])
+        else:
+            self.admin_port = free_port()
+            args += ["--admin-addr", f"127.0.0.1:{self.admin_port}"]
+        self.ctl_endpoint = f"ipc:///tmp/dwaar-ctl-{self.admin_port}.ipc"
+        if "--ctl-endpoint" in args:
+            self.ctl_endpoint = args[args.index("--ctl-endpoint") + 1]
+        self.admin_socket = None
+        if "--admin-socket" in args:
+            i = args.index("--admin-socket")
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            self.admin_socket = nxt if nxt and not nxt.startswith("-") else "/var/run/dwaar-admin.sock"
+        self.args = args
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([DWAAR_BIN, "run", "-c", str(self.path), "--workers",
-                                      str(workers), *extra_args], cwd=self.root, env=e,
+                                      str(workers), *args], cwd=self.root, env=e,
                                      stdout=subprocess.DEVNULL, stderr=self._err)
         try:
             for p in (wait_ports or [self.port]):
@@ -179,6 +218,31 @@ class Server:
 
     def connect(self, port=None, timeout=10.0):
         return socket.create_connection(("127.0.0.1", port or self.port), timeout=timeout)
+
+    def admin_request(self, method, path, body=None, token=_SERVER_TOKEN, headers=None,
+                      timeout=10.0, unix=False):
+        """One admin API call on a fresh connection -> Response. token: the server's
+        DWAAR_ADMIN_TOKEN by default, None for no Authorization header, or a string. body: bytes,
+        str, or a dict/list sent as JSON. unix=True (or a path) goes over the admin socket."""
+        hdrs = {}
+        tok = self.admin_token if token is _SERVER_TOKEN else token
+        if tok is not None:
+            hdrs["Authorization"] = f"Bearer {tok}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        elif isinstance(body, str):
+            body = body.encode()
+        hdrs.update(headers or {})
+        if unix:
+            conn = _UnixHTTPConnection(unix if isinstance(unix, str) else self.admin_socket,
+                                       timeout)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        try:
+            return http_request(None, method, path, "localhost", hdrs, body, timeout, conn=conn)
+        finally:
+            conn.close()
 
     # --- lifecycle -------------------------------------------------------------------------
     def reload(self, config):
