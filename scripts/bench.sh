@@ -38,7 +38,14 @@ bench_proxy() {
     "$(dirname "$0")/../bench/proxy_bench.sh" "$build/dwaar-ingress/dwaar"
 }
 
-SECTIONS=(bench_config bench_proxy)
+# Control plane: config-change propagation to two data planes, and reload cost for 10,000
+# sites against nginx (bench/control_bench.py; BENCH_CP_ROUNDS sets the rounds).
+bench_control() {
+    section "control plane: propagation and 10,000-site reload, dwaar vs nginx"
+    /usr/bin/python3 "$(dirname "$0")/../bench/control_bench.py" "$build"
+}
+
+SECTIONS=(bench_config bench_control bench_proxy)
 
 rc=0
 for s in "${SECTIONS[@]}"; do

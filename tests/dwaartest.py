@@ -19,6 +19,16 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+def admin_env(root):
+    """Environment giving a dwaar process its own admin port and address file."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return {"DWAAR_ADMIN_ADDR": f"127.0.0.1:{port}",
+            "DWAAR_ADMIN_ADDR_FILE": str(Path(root) / "dwaar-admin.addr")}
+
+
 DWAAR_BIN = os.environ.get("DWAAR_BIN") or str(
     Path(__file__).resolve().parent.parent / "build-test" / "dwaar-ingress" / "dwaar")
 
@@ -47,6 +57,8 @@ class Dwaar:
 
     def run(self, *args, env=None, cwd=None, timeout=60):
         e = {k: v for k, v in os.environ.items() if not k.startswith("DWAAR_") or k == "DWAAR_BIN"}
+        # a `run` started here must not take the default admin port 6190 (tests run in parallel)
+        e.update(admin_env(self.root))
         e.update(env or {})
         p = subprocess.run([DWAAR_BIN, *args], cwd=cwd or self.root, env=e, capture_output=True,
                            timeout=timeout)

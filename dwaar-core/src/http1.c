@@ -11,6 +11,7 @@
 #include <dwaar/base/parse.h>
 #include <dwaar/base/time.h>
 #include <dwaar/core/status.h>
+#include <dwaar/log/batcher.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -145,6 +146,7 @@ static void write_simple_error(dw_conn_t *c, uint16_t status)
     c->want_close = true;
     c->resp_done = true;
     c->bdone = true; /* nothing more is read from this connection */
+    if (c->ex) c->ex->sent_status = status, c->ex->bytes_sent = 0;
     c->state = C_RESPOND;
     conn_flush(c);
 }
@@ -284,9 +286,48 @@ void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, u
     dw_io_want(c->io, true, false);
 }
 
+/* The request-log record of an exchange that ends (completed, failed or aborted), for sites
+ * with `log` (spec 30 §2.2). Views are only borrowed: the batcher packs them at once. */
+static void log_request(dw_conn_t *c)
+{
+    const dw_exchange_t *ex = c->ex;
+    const dw_req_t *r = &ex->req;
+    dw_log_batcher_t *b = c->w->alog;
+    if (!b || !ex->log_on || !r->site || !r->site->log || ex->skip_log) return;
+    dw_log_record_t rec = {
+        .wall_ms = dw_time_wall_ms(),
+        .request_id = dw_str_make(r->request_id, strnlen(r->request_id, 36)),
+        .method = r->orig_method.ptr ? r->orig_method : r->method,
+        .path = r->orig_uri,
+        .host = r->hostport,
+        .status = ex->sent_status,
+        .client_family = r->peer.family,
+        .bytes_sent = ex->bytes_sent,
+        .bytes_received = c->bread,
+        .http_version = r->http_version,
+        .upstream_addr = ex->upstream_addr ? dw_str_c(ex->upstream_addr) : DW_STR_NULL,
+        .upstream_response_time_us = ex->up_time_us,
+    };
+    ptrdiff_t q = dw_str_chr(r->orig_uri, '?');
+    if (q >= 0) {
+        rec.path = dw_str_sub(r->orig_uri, 0, (size_t)q);
+        rec.query = dw_str_sub(r->orig_uri, (size_t)q + 1, r->orig_uri.len);
+        rec.has_query = true;
+    }
+    uint64_t now = dw_pipeline_now_us();
+    rec.response_time_us = now > ex->start_us ? now - ex->start_us : 0;
+    memcpy(rec.client_addr, r->peer.addr, sizeof rec.client_addr);
+    const dw_field_t *f = dw_fields_get(&r->headers, DW_STR("User-Agent"));
+    if (f) rec.user_agent = f->value.ptr ? f->value : DW_STR("");
+    f = dw_fields_get(&r->headers, DW_STR("Referer"));
+    if (f) rec.referer = f->value.ptr ? f->value : DW_STR("");
+    dw_log_batcher_add(b, r->site->log, &rec);
+}
+
 static void exchange_free(dw_conn_t *c)
 {
     if (!c->ex) return;
+    if (c->ex->log_on) log_request(c);
     dw_arena_deinit(&c->ex->arena);
     free(c->ex);
     c->ex = NULL;
@@ -599,7 +640,7 @@ static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
     r->local_port = c->port;
     r->listener = c->listener;
     r->http_version = h->version_minor ? 11 : 10;
-    r->method = h->method;
+    r->method = r->orig_method = h->method;
     r->raw_target = h->target;
     make_request_id(c->w, r->request_id);
 
@@ -668,6 +709,7 @@ static void rebase_views(dw_conn_t *c, ptrdiff_t d)
     } while (0)
     dw_req_t *r = &c->ex->req;
     REBASE(r->method);
+    REBASE(r->orig_method);
     REBASE(r->raw_target);
     REBASE(r->orig_uri);
     REBASE(r->hostport);
@@ -713,6 +755,10 @@ static void conn_process(dw_conn_t *c)
         return;
     }
     dw_arena_init(&c->ex->arena, 4096);
+    if (c->w->alog) {
+        c->ex->log_on = true;
+        c->ex->start_us = dw_pipeline_now_us();
+    }
     c->rpos = c->body_base = h.head_len;
     c->bkind = h.body;
     c->bleft = h.body == DW_H1_BODY_LENGTH ? h.content_length : 0;
@@ -797,7 +843,12 @@ void dw_h1_send_generated(dw_conn_t *c)
     else if (c->is_http10)
         dw_buf_append_c(b, "Connection: keep-alive\r\n");
     dw_buf_append(b, "\r\n", 2);
-    if (!no_body && !dw_str_eq_c(r->method, "HEAD")) dw_buf_append_str(b, ex->body);
+    ex->sent_status = ex->status;
+    ex->bytes_sent = 0;
+    if (!no_body && !dw_str_eq_c(r->method, "HEAD")) {
+        dw_buf_append_str(b, ex->body);
+        ex->bytes_sent = ex->body.len;
+    }
     if (b->failed) {
         conn_close(c);
         return;

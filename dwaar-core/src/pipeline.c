@@ -268,6 +268,7 @@ static block_rc run_middleware(dw_exchange_t *ex, const dw_rt_dir_t *rd)
         break;
     }
     case DW_DIR_COPY_RESPONSE_HEADERS: ex->copy_headers = &d->u.copy_headers; break;
+    case DW_DIR_SKIP_LOG: ex->skip_log = true; break;
     default:
         /* Directives owned by later subsystems (plugins, encode, cache, auth, logging)
          * have no request-time effect in this build. */

@@ -7,6 +7,7 @@
 #define DWAAR_CORE_PIPELINE_H
 
 #include "snapshot.h"
+#include <time.h>
 
 typedef enum dw_outcome_kind {
     DW_OUT_RESPOND = 0, /* status, headers, body below */
@@ -34,7 +35,26 @@ typedef struct dw_exchange {
     const dw_cfg_copy_headers_t *copy_headers;
     uint64_t request_body_max;  /* 0 = unlimited */
     uint64_t response_body_max; /* 0 = unlimited */
+
+    /* request log (spec 30 §2): facts gathered for the record written when the exchange ends;
+     * timings are measured only when log_on (the worker has a batcher) */
+    bool log_on;
+    bool skip_log;             /* a skip_log directive matched */
+    uint16_t sent_status;      /* status of the response head queued to the client; 0 = none */
+    uint64_t start_us;         /* dw_pipeline_now_us() when the request head was parsed */
+    uint64_t bytes_sent;       /* response body bytes queued to the client */
+    uint64_t up_start_us;      /* the upstream request started going out (this attempt) */
+    uint64_t up_time_us;       /* from then to the upstream response head; 0 = none */
+    const char *upstream_addr; /* key ("ip:port") of the backend last used; NULL = none */
 } dw_exchange_t;
+
+/* Monotonic microseconds (vDSO clock read, no syscall): request-log timings. */
+static inline uint64_t dw_pipeline_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* Runs the pipeline for a request whose dw_req_t is filled (site may be NULL: no site on
  * this port/host). Always sets an outcome. */

@@ -382,6 +382,8 @@ static void proxy_connect(dw_conn_t *c)
         proxy_fail(c, 502, true);
         return;
     }
+    c->ex->upstream_addr = be->key;
+    c->ex->up_start_us = 0;
     dw_upconn_t *u = px->fresh_replayed ? NULL : idle_take(c->w, be->key);
     if (!u) {
         int fd = open_socket(be);
@@ -456,6 +458,7 @@ static void proxy_connect(dw_conn_t *c)
         if (px->cfg->has_scale_to_zero && dial > 500) dial = 500; /* the wake probe */
         dw_timer_start(u->timer, dial);
     } else {
+        if (c->ex->log_on) c->ex->up_start_us = dw_pipeline_now_us();
         dw_timer_start(u->timer,
                        px->cfg->response_timeout_ms ? px->cfg->response_timeout_ms : 30000);
         proxy_pump(c);
@@ -628,6 +631,10 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     dw_exchange_t *ex = c->ex;
     dw_req_t *r = &ex->req;
     dw_arena_t *a = r->arena;
+    if (ex->log_on && ex->up_start_us) {
+        uint64_t now = dw_pipeline_now_us();
+        ex->up_time_us = now > ex->up_start_us ? now - ex->up_start_us : 0;
+    }
 
     /* intercept: a listed upstream status is replaced by the directive's answer */
     for (size_t i = 0; i < ex->nintercepts; i++) {
@@ -692,6 +699,8 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     dw_buf_t *b = &c->wbuf;
     dw_conn_append_status_line(b, h->status);
     dw_conn_append_fields(b, &f);
+    ex->sent_status = h->status;
+    ex->bytes_sent = 0;
     if (tunnel) {
         dw_buf_append_c(b, "Connection: upgrade\r\n\r\n");
         px->tunnel = true;
@@ -779,6 +788,7 @@ static bool queue_body(dw_conn_t *c)
         }
         if (data.len) {
             px->resp_bytes += data.len;
+            c->ex->bytes_sent = px->resp_bytes;
             if (c->ex->response_body_max && px->resp_bytes > c->ex->response_body_max) {
                 /* over response_body_limit after the head went out: abort, never truncate
                  * silently into a complete-looking body */
@@ -1061,6 +1071,7 @@ static void up_on_io(int fd, int events, void *arg)
             return;
         }
         u->state = U_SENDING;
+        if (c->ex->log_on) c->ex->up_start_us = dw_pipeline_now_us();
         dw_timer_start(u->timer,
                        c->px->cfg->response_timeout_ms ? c->px->cfg->response_timeout_ms : 30000);
     }

@@ -1,11 +1,13 @@
-/* The data plane process: worker threads, their listeners, snapshot publication (liburcu),
- * reload on SIGHUP, graceful stop on SIGTERM/SIGINT. */
+/* The data plane process: worker threads, their listeners, snapshot publication (liburcu) of
+ * what the config agent receives, graceful stop on SIGTERM/SIGINT. */
+#include "agent.h"
 #include "health.h"
 #include "upstream.h"
 #include <arpa/inet.h>
 #include <dwaar/base/log.h>
 #include <dwaar/base/time.h>
 #include <dwaar/core/server.h>
+#include <dwaar/log/batcher.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -19,7 +21,8 @@
 #include <urcu/pointer.h>
 #include <urcu/urcu-memb.h>
 
-#define STOP_POLL_MS 100u
+#define STOP_POLL_MS     100u
+#define FIRST_SNAPSHOT_S 10
 
 typedef struct dw_server {
     dw_server_opts_t opts;
@@ -28,9 +31,13 @@ typedef struct dw_server {
     unsigned nworkers;
     dw_snapshot_t *current; /* RCU-published; the pointer holds one reference */
     dw_health_t *health;
-    pthread_mutex_t start_lock;
+    dw_agent_t *agent;
+    pthread_mutex_t start_lock; /* also guards the hand-over of snapshots before running */
     pthread_cond_t start_cond;
     unsigned started;
+    bool running;           /* workers started: new snapshots are published */
+    dw_snapshot_t *pending; /* arrived while the workers were starting */
+    char *first_error;      /* the first snapshot did not compile (single host: fatal) */
     bool stopping;
     int exit_code;
 } dw_server_t;
@@ -305,6 +312,7 @@ static void *worker_main(void *arg)
     dw_server_t *s = w->srv;
     urcu_memb_register_thread();
     dw_time_update();
+    if (s->opts.logd_endpoint) w->alog = dw_log_batcher_new(w->loop, s->opts.logd_endpoint, 0, 0);
     dw_worker_snapshot_changed(w);
     pthread_mutex_lock(&s->start_lock);
     if (w->start_error[0]) w->start_failed = true;
@@ -315,6 +323,8 @@ static void *worker_main(void *arg)
     dw_h1_close_all(w);
     dw_upstream_idle_close_all(w);
     close_listeners(w);
+    if (w->alog) dw_log_batcher_free(w->alog); /* flushes what is pending */
+    w->alog = NULL;
     if (stop_st.t) dw_timer_free(stop_st.t);
     stop_st.t = NULL;
     while (w->old) snapref_drop(w, w->old);
@@ -347,28 +357,46 @@ static void publish(dw_server_t *s, dw_snapshot_t *snap)
     }
 }
 
+/* Agent thread: a compiled snapshot. Before the workers run it becomes the starting one. */
+static void on_snapshot(void *arg, dw_snapshot_t *snap, uint64_t generation)
+{
+    dw_server_t *s = arg;
+    pthread_mutex_lock(&s->start_lock);
+    if (!s->running) {
+        /* the first becomes current; later ones wait until the workers run */
+        dw_snapshot_t **slot = s->current ? &s->pending : &s->current;
+        dw_snapshot_t *old = *slot;
+        *slot = snap;
+        pthread_cond_broadcast(&s->start_cond);
+        pthread_mutex_unlock(&s->start_lock);
+        if (old) dw_snapshot_unref(old);
+        return;
+    }
+    size_t nsites = snap->cfg->nsites;
+    publish(s, snap);
+    pthread_mutex_unlock(&s->start_lock);
+    DW_INFO("server", "configuration generation %llu in service (%zu sites)",
+            (unsigned long long)generation, nsites);
+}
+
+static void on_snapshot_failed(void *arg, const char *message)
+{
+    dw_server_t *s = arg;
+    pthread_mutex_lock(&s->start_lock);
+    if (!s->running && !s->current && !s->first_error) {
+        s->first_error = strdup(message);
+        pthread_cond_broadcast(&s->start_cond);
+    }
+    pthread_mutex_unlock(&s->start_lock);
+}
+
 static void on_reload(void *arg)
 {
     dw_server_t *s = arg;
-    if (!s->opts.config_path) return;
-    dw_diags_t diags;
-    dw_diags_init(&diags);
-    dw_config_t *cfg = dw_cfg_load_file(s->opts.config_path, s->opts.load_opts, &diags);
-    dw_diags_print(&diags, -1, stderr);
-    dw_diags_deinit(&diags);
-    if (!cfg) {
-        DW_ERROR("server", "reload failed: the configuration has errors; still serving the "
-                           "previous one");
-        return;
-    }
-    dw_err_t err = {0};
-    dw_snapshot_t *snap = dw_snapshot_build(cfg, &err);
-    if (!snap) {
-        DW_ERROR("server", "reload failed: %s; still serving the previous configuration", err.msg);
-        return;
-    }
-    publish(s, snap);
-    DW_INFO("server", "configuration reloaded (%zu sites)", snap->cfg->nsites);
+    if (s->opts.on_reload_signal)
+        s->opts.on_reload_signal(s->opts.cb_arg);
+    else
+        dw_agent_resync(s->agent);
 }
 
 static void on_stop(void *arg)
@@ -377,32 +405,70 @@ static void on_stop(void *arg)
     if (s->stopping) return;
     s->stopping = true;
     DW_INFO("server", "stopping: finishing in-flight requests");
+    if (s->opts.on_stop) s->opts.on_stop(s->opts.cb_arg);
     notify_workers(s);
     dw_loop_break(s->loop);
 }
 
-int dw_server_run(dw_config_t *cfg, const dw_server_opts_t *opts)
+/* Waits for the agent's first snapshot. false (reason printed) when it cannot be had. */
+static bool wait_first_snapshot(dw_server_t *s)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += FIRST_SNAPSHOT_S;
+    bool told = false;
+    pthread_mutex_lock(&s->start_lock);
+    while (!s->current) {
+        if (s->first_error && !s->opts.wait_for_control) break;
+        if (s->opts.wait_for_control) {
+            if (!told) {
+                DW_INFO("server", "waiting for the control plane at %s", s->opts.control_endpoint);
+                told = true;
+            }
+            pthread_cond_wait(&s->start_cond, &s->start_lock);
+        } else if (pthread_cond_timedwait(&s->start_cond, &s->start_lock, &deadline) != 0) {
+            break;
+        }
+    }
+    bool ok = s->current != NULL;
+    pthread_mutex_unlock(&s->start_lock);
+    if (!ok) {
+        if (s->first_error)
+            fprintf(stderr, "error: %s\n", s->first_error);
+        else
+            fprintf(stderr, "error: no configuration from the control plane at %s within %d s\n",
+                    s->opts.control_endpoint, FIRST_SNAPSHOT_S);
+    }
+    return ok;
+}
+
+int dw_server_run(const dw_server_opts_t *opts)
 {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_IGN); /* scale_to_zero wake commands are reaped by the kernel */
     dw_loop_global_init();
     dw_time_update();
     dw_server_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        dw_config_free(cfg);
-        return 1;
-    }
+    if (!s) return 1;
     s->opts = *opts;
     pthread_mutex_init(&s->start_lock, NULL);
     pthread_cond_init(&s->start_cond, NULL);
-    dw_err_t err = {0};
-    dw_snapshot_t *snap = dw_snapshot_build(cfg, &err);
-    if (!snap) {
-        fprintf(stderr, "error: %s\n", err.msg);
+    char err[512];
+    dw_agent_cbs_t cbs = {.apply = on_snapshot, .failed = on_snapshot_failed, .arg = s};
+    s->agent = dw_agent_start(opts, &cbs, err, sizeof err);
+    if (!s->agent) {
+        fprintf(stderr, "error: %s\n", err);
         free(s);
         return 1;
     }
-    s->current = snap;
+    if (!wait_first_snapshot(s)) {
+        dw_agent_stop(s->agent);
+        dw_snapshot_unref(s->current);
+        free(s->first_error);
+        free(s);
+        return 1;
+    }
+    dw_snapshot_t *snap = s->current;
     unsigned n = opts->workers;
     if (!n) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -455,9 +521,17 @@ int dw_server_run(dw_config_t *cfg, const dw_server_opts_t *opts)
             else
                 DW_INFO("server", "serving HTTP on %s:%u", l->host[0] ? l->host : "*", l->port);
         }
+        /* from here on the agent publishes; one that arrived while the workers started goes
+         * out first, under the lock, so publications never overtake each other */
+        pthread_mutex_lock(&s->start_lock);
+        s->running = true;
+        if (s->pending) publish(s, s->pending);
+        s->pending = NULL;
+        pthread_mutex_unlock(&s->start_lock);
         dw_loop_run(s->loop);
     }
     s->stopping = true;
+    dw_agent_stop(s->agent); /* no more publications */
     notify_workers(s);
     for (unsigned i = 0; i < n; i++) pthread_join(s->workers[i].thread, NULL);
     dw_health_stop(s->health);
@@ -473,11 +547,13 @@ int dw_server_run(dw_config_t *cfg, const dw_server_opts_t *opts)
     dw_signal_free(sig_term);
     dw_signal_free(sig_int);
     dw_snapshot_unref(s->current);
+    if (s->pending) dw_snapshot_unref(s->pending);
     urcu_memb_unregister_thread();
     dw_loop_free(s->loop);
     free(s->workers);
     pthread_mutex_destroy(&s->start_lock);
     pthread_cond_destroy(&s->start_cond);
+    free(s->first_error);
     free(s);
     return failed ? 1 : 0;
 }

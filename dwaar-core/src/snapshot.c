@@ -147,6 +147,8 @@ static int compile_site(dw_snapshot_t *s, const dw_cfg_site_t *cs, dw_err_t *err
             site->strip_leaky_headers = d->u.security_headers.strip_leaky_headers;
         else if (d->kind == DW_DIR_BIND)
             bind = d;
+        else if (d->kind == DW_DIR_LOG && !site->log)
+            site->log = &d->u.log;
         else if (d->kind == DW_DIR_HANDLE_ERRORS) {
             dw_rt_errblock_t *eb =
                 DW_ARENA_PUSH(&s->arena, site->errors, site->nerrors, site->errors_cap);

@@ -43,6 +43,7 @@ typedef struct dw_rt_site {
     bool strip_leaky_headers;
     uint64_t request_body_max; /* 0 = unlimited */
     uint64_t response_body_max;
+    const dw_cfg_log_t *log; /* the site's `log` directive; NULL = no access records */
     /* `bind`: the site answers only on connections accepted by these listeners (keys as
      * dw_rt_listen_key() makes them); none = every listener of its port */
     const char **binds;

@@ -50,8 +50,9 @@ typedef struct dw_worker {
     bool stopping;
     bool start_failed;
     char start_error[256];
-    uint64_t rng;  /* request ids */
-    char *scratch; /* read buffer for tunnels/discards, 64 KiB */
+    uint64_t rng;                /* request ids */
+    char *scratch;               /* read buffer for tunnels/discards, 64 KiB */
+    struct dw_log_batcher *alog; /* NULL = access logging off */
 } dw_worker_t;
 
 /* worker.c */

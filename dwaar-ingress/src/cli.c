@@ -39,6 +39,12 @@ static const char *const usage_text[] = {
         "      --admin-socket [PATH]    admin API unix socket (bare: /var/run/dwaar-admin.sock)\n"
         "      --docker-socket [PATH]   Docker discovery (bare: /var/run/docker.sock)\n"
         "      --grpc-addr ADDR         control-plane gRPC address (default 127.0.0.1:9091)\n"
+        "      --role single|control|data  deployment shape (default single: one process)\n"
+        "      --control tcp://HOST:PORT   control plane: bound by 'control', reached by 'data'\n"
+        "                                  (PORT requests, PORT+1 updates, PORT+2 logs)\n"
+        "      --ctl-endpoint URL       dwaarctl endpoint (default "
+        "ipc:///tmp/dwaar-ctl-<admin port>.ipc)\n"
+        "      --node NAME              data plane name shown by 'dwaarctl status'\n"
         "      --bare          disable logging, plugins, analytics, GeoIP, metrics and cache\n"
         "      --no-logging --no-plugins --no-analytics --no-geoip --no-metrics --no-cache\n"
         "  -h, --help          this help (also after a command)\n"
@@ -176,6 +182,29 @@ int dw_cli_parse(int argc, char **argv, dw_cli_t *cli)
         } else if (flag_is(a, "--admin-addr")) {
             cli->admin_addr = flag_value(argc, argv, &i, "--admin-addr", &missing);
             if (missing) return usage_error(cli, "'%s' needs HOST:PORT", a);
+        } else if (flag_is(a, "--role")) {
+            v = flag_value(argc, argv, &i, "--role", &missing);
+            if (missing) return usage_error(cli, "'%s' needs a value", a);
+            if (strcmp(v, "single") == 0)
+                cli->role = DW_ROLE_SINGLE;
+            else if (strcmp(v, "control") == 0)
+                cli->role = DW_ROLE_CONTROL;
+            else if (strcmp(v, "data") == 0)
+                cli->role = DW_ROLE_DATA;
+            else
+                return usage_error(cli,
+                                   "invalid value for '--role': '%s' (expected one of: single, "
+                                   "control, data)",
+                                   v);
+        } else if (flag_is(a, "--control")) {
+            cli->control = flag_value(argc, argv, &i, "--control", &missing);
+            if (missing) return usage_error(cli, "'%s' needs an endpoint (tcp://HOST:PORT)", a);
+        } else if (flag_is(a, "--ctl-endpoint")) {
+            cli->ctl_endpoint = flag_value(argc, argv, &i, "--ctl-endpoint", &missing);
+            if (missing) return usage_error(cli, "'%s' needs an endpoint", a);
+        } else if (flag_is(a, "--node")) {
+            cli->node = flag_value(argc, argv, &i, "--node", &missing);
+            if (missing) return usage_error(cli, "'%s' needs a name", a);
         } else if (strcmp(a, "--bare") == 0) {
             cli->no_logging = cli->no_plugins = cli->no_analytics = true;
             cli->no_geoip = cli->no_metrics = cli->no_cache = true;
@@ -232,6 +261,8 @@ int dw_cli_parse(int argc, char **argv, dw_cli_t *cli)
     }
     if (cli->fmt_overwrite && cli->fmt_check)
         return usage_error(cli, "%s", "--overwrite and --check exclude each other");
+    if (cli->role == DW_ROLE_DATA && !cli->control)
+        return usage_error(cli, "%s", "--role data needs --control tcp://HOST:PORT");
     cli->config = sub_config ? sub_config : global_config;
     if (cli->cmd == DW_CMD_FMT && cli->fmt_file && !cli->config) cli->config = cli->fmt_file;
     return 0;

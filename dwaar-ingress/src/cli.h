@@ -18,6 +18,12 @@ typedef enum dw_cli_cmd {
     DW_CMD_SELF_UPDATE,
 } dw_cli_cmd_t;
 
+typedef enum dw_cli_role {
+    DW_ROLE_SINGLE = 0, /* every service a thread of one process */
+    DW_ROLE_CONTROL,    /* configd + admind + logd, no data plane */
+    DW_ROLE_DATA,       /* data plane fed by a remote control plane */
+} dw_cli_role_t;
+
 typedef struct dw_cli {
     dw_cli_cmd_t cmd;
     const char *config;   /* -c / --config (global, or the subcommand's, which wins) */
@@ -34,6 +40,11 @@ typedef struct dw_cli {
     const char *admin;             /* routes/reload --admin */
     const char *cert_dir;          /* certs --cert-dir */
     const char *binary, *pid_file; /* upgrade */
+    /* deployment shape (docs/deployment.md) */
+    dw_cli_role_t role;
+    const char *control;      /* --control tcp://HOST:PORT: bind (control) / connect (data) */
+    const char *ctl_endpoint; /* --ctl-endpoint: admind's dwaarctl endpoint */
+    const char *node;         /* --node NAME: how a data plane names itself to configd */
 } dw_cli_t;
 
 /* Returns 0, or 2 after printing a usage error to stderr. */

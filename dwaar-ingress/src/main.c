@@ -2,8 +2,14 @@
 #include "cli.h"
 #include <dwaar/base/buf.h>
 #include <dwaar/base/log.h>
+#include <dwaar/admin/admind.h>
+#include <dwaar/base/loop.h>
+#include <dwaar/bus/bus.h>
 #include <dwaar/config/config.h>
+#include <dwaar/config/configd.h>
 #include <dwaar/core/server.h>
+#include <dwaar/log/logd.h>
+#include <signal.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -106,18 +112,179 @@ static int cmd_adapt(const dw_cli_t *cli)
     return with_config(cli, print_json);
 }
 
-/* `dwaar run` (and bare `dwaar`): load, then serve until SIGTERM; SIGHUP reloads. */
+/* --- `dwaar run` (and bare `dwaar`): the deployment shapes of docs/deployment.md ---------- */
+
+/* The control plane's endpoints from its base address: tcp://HOST:PORT takes PORT (requests),
+ * PORT+1 (config updates) and PORT+2 (logs); ipc:///path takes path, path.updates, path.logs. */
+typedef struct endpoints {
+    char rpc[300], updates[300], logs[300];
+} endpoints_t;
+
+static int control_endpoints(const char *base, endpoints_t *e)
+{
+    if (strncmp(base, "tcp://", 6) == 0) {
+        const char *colon = strrchr(base, ':');
+        char *end;
+        unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+        if (!colon || colon < base + 6 || *end || port == 0 || port > 65533) {
+            fprintf(stderr, "error: invalid control endpoint '%s' (expected tcp://HOST:PORT)\n",
+                    base);
+            return -1;
+        }
+        int hl = (int)(colon - base);
+        snprintf(e->rpc, sizeof e->rpc, "%.*s:%lu", hl, base, port);
+        snprintf(e->updates, sizeof e->updates, "%.*s:%lu", hl, base, port + 1);
+        snprintf(e->logs, sizeof e->logs, "%.*s:%lu", hl, base, port + 2);
+        return 0;
+    }
+    if (strncmp(base, "ipc://", 6) == 0 && strlen(base) < 200) {
+        snprintf(e->rpc, sizeof e->rpc, "%s", base);
+        snprintf(e->updates, sizeof e->updates, "%s.updates", base);
+        snprintf(e->logs, sizeof e->logs, "%s.logs", base);
+        return 0;
+    }
+    fprintf(stderr,
+            "error: invalid control endpoint '%s' (expected tcp://HOST:PORT or ipc://PATH)\n",
+            base);
+    return -1;
+}
+
+typedef struct run_state {
+    const char *configd_rpc;
+    dw_service_t *configd, *logd, *admind;
+} run_state_t;
+
+/* SIGHUP: the same reload as a file change or POST /reload (minus the cooldown); configd
+ * reports a failure in its own log. */
+static void reload_by_signal(void *arg)
+{
+    run_state_t *rs = arg;
+    dw_bus_writer_t w;
+    dw_bus_writer_init(&w);
+    uint64_t id = dw_bus_next_id();
+    dw_bus_begin(&w, "config.reload", 1, id);
+    msgpack_pack_map(&w.pk, 1);
+    dw_mp_kv_cstr(&w.pk, "origin", "signal");
+    dw_bus_msg_t reply;
+    if (dw_bus_request(rs->configd_rpc, w.sb.data, w.sb.size, id, 30000, 0, &reply) == DW_BUS_OK)
+        dw_bus_msg_free(&reply);
+    else
+        DW_ERROR("ingress", "reload: configd did not answer");
+    dw_bus_writer_free(&w);
+}
+
+static void drain_begins(void *arg)
+{
+    (void)arg;
+    dw_admind_set_draining();
+}
+
+static void stop_services(run_state_t *rs)
+{
+    /* admind first (it asks configd), logd after the workers flushed (caller order) */
+    if (rs->admind) dw_service_stop(rs->admind);
+    if (rs->logd) dw_service_stop(rs->logd);
+    if (rs->configd) dw_service_stop(rs->configd);
+    rs->admind = rs->logd = rs->configd = NULL;
+}
+
+static dw_service_t *start_service(dw_service_def_t def)
+{
+    char err[512];
+    dw_service_t *svc = dw_service_start(&def, err, sizeof err);
+    if (!svc) fprintf(stderr, "error: %s: %s\n", def.name, err);
+    return svc;
+}
+
+/* The control plane's services: configd, logd (unless --no-logging) and admind. */
+static int start_control(const dw_cli_t *cli, const char *path, const endpoints_t *ep,
+                         run_state_t *rs)
+{
+    dw_configd_opts_t co = {.config_path = path,
+                            .rpc_endpoint = ep->rpc,
+                            .updates_endpoint = ep->updates,
+                            .load_opts = &load_opts,
+                            .watch = true};
+    rs->configd_rpc = ep->rpc;
+    rs->configd = start_service(dw_configd_service(&co));
+    if (!rs->configd) return -1;
+    if (!cli->no_logging) {
+        dw_logd_opts_t lo = {.endpoint = ep->logs};
+        rs->logd = start_service(dw_logd_service(&lo));
+        if (!rs->logd) return -1;
+    }
+    const char *token = getenv("DWAAR_ADMIN_TOKEN");
+    dw_admind_opts_t ao = {.tcp_addr = cli->admin_addr,
+                           .unix_path = cli->admin_socket,
+                           .ctl_endpoint = cli->ctl_endpoint,
+                           .configd_endpoint = ep->rpc,
+                           .token = token,
+                           .metrics_enabled = !cli->no_metrics};
+    rs->admind = start_service(dw_admind_service(&ao));
+    return rs->admind ? 0 : -1;
+}
+
+static void on_control_signal(void *arg)
+{
+    dw_loop_break(arg);
+}
+
+/* --role control: no data plane; serve until SIGTERM/SIGINT, SIGHUP reloads. */
+static int run_control(run_state_t *rs)
+{
+    dw_loop_global_init();
+    dw_loop_t *loop = dw_loop_new();
+    if (!loop) return 1;
+    dw_signal_t *term = dw_signal_new(loop, SIGTERM, on_control_signal, loop);
+    dw_signal_t *intr = dw_signal_new(loop, SIGINT, on_control_signal, loop);
+    dw_signal_t *hup = dw_signal_new(loop, SIGHUP, reload_by_signal, rs);
+    DW_INFO("ingress", "control plane serving config on %s", rs->configd_rpc);
+    dw_loop_run(loop);
+    dw_admind_set_draining();
+    dw_signal_free(term);
+    dw_signal_free(intr);
+    dw_signal_free(hup);
+    dw_loop_free(loop);
+    return 0;
+}
+
 static int cmd_run(const dw_cli_t *cli)
 {
-    char *path;
-    dw_config_t *cfg = load_config(cli, &path);
-    if (!cfg) {
-        free(path);
-        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    run_state_t rs = {0};
+    endpoints_t ep;
+    if (cli->role == DW_ROLE_SINGLE) {
+        snprintf(ep.rpc, sizeof ep.rpc, "%s", DW_CONFIGD_RPC_INPROC);
+        snprintf(ep.updates, sizeof ep.updates, "%s", DW_CONFIGD_UPDATES_INPROC);
+        snprintf(ep.logs, sizeof ep.logs, "%s", "inproc://dwaar-logd");
+    } else if (control_endpoints(cli->control ? cli->control : "tcp://127.0.0.1:7400", &ep) != 0) {
+        return 2;
     }
-    if (cfg->global.debug && dw_log_level < DW_LOG_DEBUG) dw_log_level = DW_LOG_DEBUG;
-    dw_server_opts_t so = {.config_path = path, .workers = cli->workers, .load_opts = &load_opts};
-    int rc = dw_server_run(cfg, &so);
+    int rc = 1;
+    char *path = NULL;
+    if (cli->role != DW_ROLE_DATA) {
+        path = find_config(cli->config);
+        if (!path || start_control(cli, path, &ep, &rs) != 0) goto out;
+    }
+    if (cli->role == DW_ROLE_CONTROL) {
+        rc = run_control(&rs);
+        goto out;
+    }
+    dw_server_opts_t so = {.workers = cli->workers,
+                           .control_endpoint = ep.rpc,
+                           .updates_endpoint = ep.updates,
+                           .logd_endpoint = cli->no_logging ? NULL : ep.logs,
+                           .node_name = cli->node,
+                           .wait_for_control = cli->role == DW_ROLE_DATA,
+                           .load_opts = &load_opts,
+                           .on_reload_signal =
+                               cli->role == DW_ROLE_SINGLE ? reload_by_signal : NULL,
+                           .on_stop = drain_begins,
+                           .cb_arg = &rs};
+    rc = dw_server_run(&so);
+out:
+    stop_services(&rs);
+    dw_bus_context_term();
     free(path);
     return rc;
 }
@@ -219,13 +386,11 @@ int main(int argc, char **argv)
     case DW_CMD_ADAPT: return cmd_adapt(&cli);
     case DW_CMD_FMT: return cmd_fmt(&cli);
     case DW_CMD_RUN: return cmd_run(&cli);
+    case DW_CMD_ROUTES: return dw_admin_cli_routes(cli.admin);
+    case DW_CMD_RELOAD: return dw_admin_cli_reload(cli.admin);
     default:
-        fprintf(stderr,
-                "error: '%s' talks to a running server's admin API, which this build does not "
-                "include yet\n",
-                cli.cmd == DW_CMD_ROUTES    ? "routes"
-                : cli.cmd == DW_CMD_RELOAD  ? "reload"
-                : cli.cmd == DW_CMD_CERTS   ? "certs"
+        fprintf(stderr, "error: '%s' is not available in this build yet\n",
+                cli.cmd == DW_CMD_CERTS     ? "certs"
                 : cli.cmd == DW_CMD_UPGRADE ? "upgrade"
                                             : "self-update");
         return 1;

@@ -65,13 +65,14 @@ typedef struct dw_req {
     dw_str_t tls_server_name, tls_cipher;
 
     /* the request as received */
-    dw_str_t method;     /* current method (the `method` directive replaces it) */
-    dw_str_t raw_target; /* request-target as sent */
-    dw_str_t orig_uri;   /* path[?query] as received (absolute-form reduced to it) */
-    dw_str_t hostport;   /* Host (or :authority) as sent; empty if none */
-    dw_str_t host;       /* lower-case, port and trailing dot removed, no IPv6 brackets */
-    uint16_t host_port;  /* port from Host, else 0 */
-    dw_fields_t headers; /* request fields; request_header edits them in place */
+    dw_str_t method;      /* current method (the `method` directive replaces it) */
+    dw_str_t orig_method; /* as received (request logs) */
+    dw_str_t raw_target;  /* request-target as sent */
+    dw_str_t orig_uri;    /* path[?query] as received (absolute-form reduced to it) */
+    dw_str_t hostport;    /* Host (or :authority) as sent; empty if none */
+    dw_str_t host;        /* lower-case, port and trailing dot removed, no IPv6 brackets */
+    uint16_t host_port;   /* port from Host, else 0 */
+    dw_fields_t headers;  /* request fields; request_header edits them in place */
 
     /* the current URI, changed by rewrite / uri / handle_path */
     dw_str_t path;    /* current path, raw (as it will be sent upstream), starts with '/' */
