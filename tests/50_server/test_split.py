@@ -74,12 +74,14 @@ def test_split_control_and_two_data_planes(tmp_path):
         conns = connections_per_pid(http_port, [d1.pid, d2.pid])
         assert set(conns) == {d1.pid, d2.pid}, "both data planes must accept connections"
         assert served(conns, "base.test", 200, b"base")
+        assert served(conns, "new.test", 200, b"base")  # not routed yet: the catch-all
 
         # a route added with dwaarctl serves on both within a second
         rc, out, err = ctl(ctl_ep, "routes", "add", "new.test", f"127.0.0.1:{be1.port}")
         assert rc == 0, (out, err)
         t0 = time.monotonic()
-        assert wait_for(lambda: served(conns, "new.test", 200), timeout=5, step=0.02)
+        assert wait_for(lambda: served(conns, "new.test", 200, b"one /"), timeout=5,
+                        step=0.02)
         took = time.monotonic() - t0
         assert took < 1.0, f"route reached both data planes after {took:.3f} s"
         assert len(be1.requests) >= 2
@@ -89,9 +91,10 @@ def test_split_control_and_two_data_planes(tmp_path):
         control.stop(sig=signal.SIGKILL, check=False)
         procs.all.remove(control)
         time.sleep(4)  # longer than the agents' lost-contact threshold
-        assert served(conns, "new.test", 200) and served(conns, "base.test", 200, b"base")
+        assert served(conns, "new.test", 200, b"one /")
+        assert served(conns, "base.test", 200, b"base")
         fresh = connections_per_pid(http_port, [d1.pid, d2.pid])
-        assert served(fresh, "new.test", 200)
+        assert served(fresh, "new.test", 200, b"one /")
         for d in (d1, d2):
             assert "lost contact with the control plane" in d.stderr()
 
@@ -101,7 +104,8 @@ def test_split_control_and_two_data_planes(tmp_path):
         rc, out, err = ctl(ctl_ep, "routes", "add", "later.test", f"127.0.0.1:{be2.port}")
         assert rc == 0, (out, err)
         t0 = time.monotonic()
-        assert wait_for(lambda: served(conns, "later.test", 200), timeout=5, step=0.02)
+        assert wait_for(lambda: served(conns, "later.test", 200, b"two /"), timeout=5,
+                        step=0.02)
         assert time.monotonic() - t0 < 1.0
         for d in (d1, d2):
             assert "control plane tcp://" in d.stderr() and "is back" in d.stderr()
