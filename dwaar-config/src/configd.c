@@ -350,6 +350,11 @@ static void save_overlay(configd_t *cd, dw_bus_writer_t *saved)
     dw_cfg_overlay_pack(&saved->pk, &cd->ov);
 }
 
+static void lower(char *p)
+{
+    for (; p && *p; p++) *p = dw_ascii_lower(*p);
+}
+
 static char *strz(dw_str_t s)
 {
     char *p = malloc(s.len + 1);
@@ -386,8 +391,7 @@ static void on_route_add(dw_bus_sock_t *s, const dw_bus_peer_t *from, const dw_b
     reply_t r;
     msgpack_packer *pk = reply_begin(&r, "config.route_result", msg);
     dw_cfg_route_info_t info;
-    for (char *p = d; p && *p; p++)
-        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    lower(d);
     bool found = rc == 0 && d && find_route(cd->model, d, &info);
     msgpack_pack_map(pk, 3);
     dw_mp_kv_bool(pk, "ok", rc == 0);
@@ -417,8 +421,7 @@ static void on_route_remove(dw_bus_sock_t *s, const dw_bus_peer_t *from, const d
         return;
     }
     char *d = strz(domain);
-    for (char *p = d; p && *p; p++)
-        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    lower(d);
     dw_bus_writer_t saved;
     save_overlay(cd, &saved);
     bool found = d && dw_cfg_overlay_remove(&cd->ov, cd->model, d);
@@ -524,7 +527,10 @@ static int cd_init(dw_service_t *svc, void *arg, char *err, size_t errlen)
                              .endpoint = cd->o.rpc_endpoint,
                              .bind = true,
                              .handlers = rpc_handlers,
-                             .arg = cd};
+                             .arg = cd,
+                             /* requests are small; the largest is a validate with a whole
+                              * Dwaarfile (at most DW_CFG_MAX_FILE_SIZE) */
+                             .max_msg = 2 * DW_CFG_MAX_FILE_SIZE};
     cd->rpc = dw_bus_open(svc, &ro, err, errlen);
     if (!cd->rpc) return cd_init_failed(svc, cd);
     dw_bus_sock_opts_t po = {
