@@ -40,6 +40,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(pred, timeout=10.0, step=0.05):
+    """Polls pred until it is true (True) or timeout passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
 def wait_port(port, host="127.0.0.1", timeout=15.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,10 +173,11 @@ class Server:
                  env=None, wait_ports=None):
         self.root = Path(root)
         self.port = port or free_port()
-        self.config = config.replace("{PORT}", str(self.port))
+        self.config = config.replace("{PORT}", str(self.port)).replace("{ROOT}", str(self.root))
         self.path = self.root / "Dwaarfile"
         self.path.write_text(self.config)
         self.stderr_path = self.root / "dwaar.stderr"
+        self.stdout_path = self.root / "dwaar.stdout"  # request records of `log` sites land here
         e = {k: v for k, v in os.environ.items() if not k.startswith("DWAAR_") or k == "DWAAR_BIN"}
         # the admin address file defaults to /tmp/dwaar-admin.addr; parallel tests keep their own
         e["DWAAR_ADMIN_ADDR_FILE"] = str(self.root / "dwaar-admin.addr")
@@ -189,9 +200,10 @@ class Server:
             self.admin_socket = nxt if nxt and not nxt.startswith("-") else "/var/run/dwaar-admin.sock"
         self.args = args
         self._err = open(self.stderr_path, "wb")
+        self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen([DWAAR_BIN, "run", "-c", str(self.path), "--workers",
                                       str(workers), *args], cwd=self.root, env=e,
-                                     stdout=subprocess.DEVNULL, stderr=self._err)
+                                     stdout=self._out, stderr=self._err)
         try:
             for p in (wait_ports or [self.port]):
                 wait_port(p, proc=self.proc)
@@ -200,6 +212,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
             self._err.close()
+            self._out.close()
             raise
 
     # --- clients ---------------------------------------------------------------------------
@@ -261,6 +274,12 @@ class Server:
                     return int(line.split()[1])
         return 0
 
+    def terminate(self, timeout=20):
+        """SIGTERM and wait for the exit; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        return self.proc.returncode
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -270,6 +289,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._err.close()
+        self._out.close()
         err = self.stderr_path.read_text(errors="replace")
         bad = [m for m in SANITIZER_MARKERS if m in err]
         assert not bad, f"dwaar reported a sanitizer error:\n{err[-6000:]}"

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from dwaartest import DWAAR_BIN
-from livetest import SANITIZER_MARKERS, free_port, wait_port
+from livetest import SANITIZER_MARKERS, free_port, wait_for, wait_port
 
 DWAARCTL_BIN = os.environ.get("DWAARCTL_BIN") or str(
     Path(DWAAR_BIN).resolve().parent.parent / "dwaar-admin" / "dwaarctl")
@@ -21,15 +21,6 @@ def clean_env(extra=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("DWAAR_")}
     e.update(extra or {})
     return e
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Proc:

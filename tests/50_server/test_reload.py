@@ -6,20 +6,11 @@ import signal
 import threading
 import time
 
-from livetest import free_port, http_request, wait_port
+from livetest import free_port, http_request, wait_for, wait_port
 
 
 def site(port, body):
     return f"{{\n    http_port {port}\n}}\n:{port} {{\n    respond \"{body}\"\n}}\n"
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_OPS_04_sighup_applies_new_routes_same_pid_no_failed_requests(live):

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from dwaartest import DWAAR_BIN
-from livetest import free_port, raw_exchange, split_responses
+from livetest import free_port, raw_exchange, split_responses, wait_for
 
 TOKEN = "adm-test-token-0123456789"
 DWAARCTL_BIN = os.environ.get("DWAARCTL_BIN") or str(
@@ -43,15 +42,6 @@ def start(live, config=None, token=TOKEN, extra_args=(), env=None, **kw):
 
 def js(resp):
     return json.loads(resp.body)
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def assert_cors(resp):

@@ -6,18 +6,13 @@ observability issue.
 
 `dwaar run` is started with its stdout captured to a file (the default `log` output)."""
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
-from dwaartest import DWAAR_BIN, admin_env
-from livetest import Server, free_port, wait_port
+from livetest import free_port
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -34,62 +29,9 @@ ORDER = ["timestamp", "request_id", "method", "path", "query", "host", "status",
          "upstream_response_time_us"]
 
 
-class LogServer(Server):
-    """`dwaar run` like livetest.Server, with stdout captured to <root>/dwaar.stdout.
-    {ROOT} in the config is the server's directory."""
-
-    def __init__(self, root, config, port=None, workers=2, extra_args=(), wait_ports=None):
-        self.root = Path(root)
-        self.port = port or free_port()
-        self.config = config.replace("{PORT}", str(self.port)).replace("{ROOT}", str(self.root))
-        self.path = self.root / "Dwaarfile"
-        self.path.write_text(self.config)
-        self.stderr_path = self.root / "dwaar.stderr"
-        self.stdout_path = self.root / "dwaar.stdout"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DWAAR_") or k == "DWAAR_BIN"}
-        env.update(admin_env(self.root))
-        self._err = open(self.stderr_path, "wb")
-        self._out = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen([DWAAR_BIN, "run", "-c", str(self.path), "--workers",
-                                      str(workers), *extra_args], cwd=self.root, env=env,
-                                     stdout=self._out, stderr=self._err)
-        try:
-            for p in (wait_ports or [self.port]):
-                wait_port(p, proc=self.proc)
-        except (RuntimeError, TimeoutError):
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            self._err.close()
-            self._out.close()
-            raise
-
-    def stop(self):
-        try:
-            return super().stop()
-        finally:
-            self._out.close()
-
-    def terminate(self, timeout=20):
-        """SIGTERM and wait for the exit (what was queued must be written by then)."""
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=timeout)
-        return self.proc.returncode
-
-
 def start(live, config, **kw):
-    root = live.tmp / f"log{len(live.servers)}"
-    root.mkdir(parents=True, exist_ok=True)
-    for attempt in range(3):
-        try:
-            srv = LogServer(root, config, **kw)
-            break
-        except RuntimeError:
-            err = (root / "dwaar.stderr").read_text(errors="replace")
-            if attempt == 2 or "port" in kw or "Address already in use" not in err:
-                raise
-    live.servers.append(srv)
-    return srv
+    """`dwaar run` with stdout captured to <root>/dwaar.stdout; {ROOT} is its directory."""
+    return live.start(config, **kw)
 
 
 def lines_of(path):
