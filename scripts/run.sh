@@ -9,7 +9,7 @@ cat <<MSG
 Serving $config — point a browser or curl at:
   http://localhost:8080/   a site that answers by itself ("Hello from Dwaar")
   http://localhost:8081/   a reverse proxy in front of it (see the X-Served-By header)
-Edit $config to reload (it is watched; SIGHUP and `dwaarctl reload` work too); the admin API
+Edit $config to reload (it is watched; SIGHUP and "dwaarctl reload" work too); the admin API
 is on http://127.0.0.1:6190 (try /health). Ctrl-C stops.
 
 MSG
