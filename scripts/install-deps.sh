@@ -8,8 +8,12 @@ packages=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     # libraries
     libpcre2-dev libevent-dev liburcu-dev libjemalloc-dev libzmq3-dev libmsgpack-dev libssl-dev
+    libnghttp2-dev
     # tests and benchmarks: real clients and peers
-    libcmocka-dev python3 python3-pytest curl nginx-light wrk
+    libcmocka-dev python3 python3-pytest curl nginx-light wrk openssl
+    # HTTP/2 and gRPC peers: nghttp/h2load, nghttpd, frame-level Python h2, grpcio; testssl.sh
+    nghttp2-client nghttp2-server python3-h2 python3-hyperframe python3-hpack python3-grpcio
+    testssl.sh
     # promtool checks the admin API's /metrics text
     prometheus
 )
