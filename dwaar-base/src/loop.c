@@ -111,6 +111,16 @@ void dw_io_want(dw_io_t *io, bool read, bool write)
     io->cur = want;
 }
 
+void dw_io_activate(dw_io_t *io, int events)
+{
+    if (!io->ev) {
+        io->ev = event_new(io->loop->base, io->fd, EV_READ | EV_PERSIST, io_trampoline, io);
+        if (!io->ev) return;
+    }
+    event_active(
+        io->ev, ((events & DW_IO_READ) ? EV_READ : 0) | ((events & DW_IO_WRITE) ? EV_WRITE : 0), 0);
+}
+
 bool dw_io_reading(const dw_io_t *io)
 {
     return (io->cur & EV_READ) != 0;

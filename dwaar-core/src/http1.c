@@ -5,13 +5,14 @@
  * large head), an output buffer, and for proxying the upstream connection's 64 KiB read buffer.
  * Bodies stream: a side is read only while the other side's pending output is below
  * DW_PENDING_MAX, so a 1 GB body in either direction costs no more than a small one. */
+#include "exchange.h"
 #include "upstream.h"
-#include <arpa/inet.h>
+#include <dwaar/tls/tls.h>
+#include <openssl/err.h>
 #include <dwaar/base/log.h>
 #include <dwaar/base/parse.h>
 #include <dwaar/base/time.h>
 #include <dwaar/core/status.h>
-#include <dwaar/log/batcher.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -33,61 +34,10 @@ static void conn_request_done(dw_conn_t *c);
 static void conn_flush(dw_conn_t *c);
 static void conn_update_interest(dw_conn_t *c);
 static void send_outcome(dw_conn_t *c);
+static void send_generated(dw_conn_t *c);
 static void rebase_views(dw_conn_t *c, ptrdiff_t d);
 
 /* --- small helpers ------------------------------------------------------------------------- */
-
-static void fill_ip(dw_ip_t *ip, const struct sockaddr_storage *ss)
-{
-    memset(ip, 0, sizeof *ip);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        ip->family = 4;
-        memcpy(ip->addr, &in->sin_addr, 4);
-        ip->port = ntohs(in->sin_port);
-        inet_ntop(AF_INET, &in->sin_addr, ip->text, sizeof ip->text);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        ip->port = ntohs(in6->sin6_port);
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            ip->family = 4;
-            memcpy(ip->addr, in6->sin6_addr.s6_addr + 12, 4);
-            inet_ntop(AF_INET, ip->addr, ip->text, sizeof ip->text);
-        } else {
-            ip->family = 6;
-            memcpy(ip->addr, &in6->sin6_addr, 16);
-            inet_ntop(AF_INET6, &in6->sin6_addr, ip->text, sizeof ip->text);
-        }
-    }
-}
-
-static uint64_t rng_next(dw_worker_t *w)
-{
-    uint64_t s = w->rng;
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    return w->rng = s;
-}
-
-/* UUID v7: 48-bit Unix ms, version 7, 74 random bits. */
-static void make_request_id(dw_worker_t *w, char out[37])
-{
-    uint64_t ms = dw_time_wall_ms();
-    uint64_t r1 = rng_next(w), r2 = rng_next(w);
-    uint8_t b[16];
-    for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ms >> (40 - 8 * i));
-    b[6] = (uint8_t)(0x70 | (r1 & 0x0f));
-    b[7] = (uint8_t)(r1 >> 8);
-    b[8] = (uint8_t)(0x80 | ((r1 >> 16) & 0x3f));
-    for (int i = 9; i < 16; i++) b[i] = (uint8_t)(r2 >> (8 * (i - 9)));
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
-}
 
 static void timer_arm(dw_conn_t *c, int kind, uint64_t ms)
 {
@@ -122,7 +72,7 @@ static void append_status_line(dw_buf_t *b, uint16_t status)
     dw_buf_append(b, "\r\n", 2);
 }
 
-static void append_fields(dw_buf_t *b, const dw_fields_t *f)
+void dw_h1_append_fields(dw_buf_t *b, const dw_fields_t *f)
 {
     for (size_t i = 0; i < f->n; i++) {
         dw_buf_append_str(b, f->v[i].name);
@@ -143,10 +93,10 @@ static void write_simple_error(dw_conn_t *c, uint16_t status)
                    "X-Content-Type-Options: nosniff\r\nX-Frame-Options: SAMEORIGIN\r\n"
                    "Referrer-Policy: strict-origin-when-cross-origin\r\n\r\n",
                    dw_time_cached()->http_date);
-    c->want_close = true;
+    c->d.want_close = true;
     c->resp_done = true;
-    c->bdone = true; /* nothing more is read from this connection */
-    if (c->ex) c->ex->sent_status = status, c->ex->bytes_sent = 0;
+    c->d.bdone = true; /* nothing more is read from this connection */
+    if (c->d.ex) c->d.ex->sent_status = status, c->d.ex->bytes_sent = 0;
     c->state = C_RESPOND;
     conn_flush(c);
 }
@@ -154,21 +104,21 @@ static void write_simple_error(dw_conn_t *c, uint16_t status)
 /* --- request body ---------------------------------------------------------------------------- */
 
 /* Consumes body bytes already in rbuf[rpos..rlen): each data piece goes to sink (NULL =
- * discard). Returns 0, or -1 on a framing error (c->body_error set). */
-typedef void (*body_sink)(dw_conn_t *c, const char *p, size_t n);
+ * discard). Returns 0, or -1 on a framing error (c->d.body_error set). */
+typedef dw_down_sink body_sink;
 
 static int body_consume(dw_conn_t *c, body_sink sink)
 {
-    while (!c->bdone && c->rpos < c->rlen) {
+    while (!c->d.bdone && c->rpos < c->rlen) {
         const char *p = c->rbuf + c->rpos;
         size_t avail = c->rlen - c->rpos;
         if (c->bkind == DW_H1_BODY_LENGTH) {
             size_t n = avail < c->bleft ? avail : (size_t)c->bleft;
-            if (sink) sink(c, p, n);
+            if (sink) sink(&c->d, p, n);
             c->rpos += n;
             c->bleft -= n;
-            c->bread += n;
-            if (c->bleft == 0) c->bdone = true;
+            c->d.bread += n;
+            if (c->bleft == 0) c->d.bdone = true;
         } else {
             size_t used = 0;
             dw_str_t data;
@@ -176,18 +126,18 @@ static int body_consume(dw_conn_t *c, body_sink sink)
                 dw_h1_chunked_decode(&c->chunk, &c->w->cur->snap->limits, p, avail, &used, &data);
             c->rpos += used;
             if (rc == DW_H1_CHUNK_ERROR) {
-                c->body_error = true;
+                c->d.body_error = true;
                 return -1;
             }
             if (rc == DW_H1_CHUNK_DATA) {
-                c->bread += data.len;
-                if (sink) sink(c, data.ptr, data.len);
+                c->d.bread += data.len;
+                if (sink) sink(&c->d, data.ptr, data.len);
             } else if (rc == DW_H1_CHUNK_DONE) {
-                c->bdone = true;
+                c->d.bdone = true;
             }
         }
     }
-    if (c->rpos == c->rlen && !c->bdone) c->rpos = c->rlen = c->body_base;
+    if (c->rpos == c->rlen && !c->d.bdone) c->rpos = c->rlen = c->body_base;
     return 0;
 }
 
@@ -207,18 +157,13 @@ static ssize_t conn_read_more(dw_conn_t *c)
             if (!nb) return -1;
             /* views into the head must follow the move */
             ptrdiff_t delta = nb - c->rbuf;
-            if (delta && c->ex) rebase_views(c, delta);
+            if (delta && c->d.ex) rebase_views(c, delta);
             c->rbuf = nb, c->rcap = ncap;
         }
     }
-    ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-    if (n > 0) {
-        c->rlen += (size_t)n;
-        return n;
-    }
-    if (n == 0) return 0;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return -2;
-    return -1;
+    ssize_t n = dw_tport_recv(&c->tp, c->rbuf + c->rlen, c->rcap - c->rlen);
+    if (n > 0) c->rlen += (size_t)n;
+    return n; /* DW_TPORT_AGAIN is -2 */
 }
 
 /* --- connection lifecycle -------------------------------------------------------------------- */
@@ -237,7 +182,7 @@ static void conn_timer_cb(void *arg)
         return;
     case T_BODY:
         if (!c->resp_started && c->state == C_PROXY) {
-            dw_proxy_abort_upstream(c);
+            dw_proxy_abort_upstream(&c->d);
             write_simple_error(c, 408);
             return;
         }
@@ -251,8 +196,10 @@ static void conn_timer_cb(void *arg)
     }
 }
 
+static const dw_down_ops_t h1_down_ops;
+
 void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, uint16_t port,
-                  const char *listener_key)
+                  const char *listener_key, bool tls)
 {
     dw_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -260,18 +207,29 @@ void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, u
         return;
     }
     c->w = w;
-    c->fd = fd;
-    c->port = port;
-    snprintf(c->listener, sizeof c->listener, "%s", listener_key);
-    fill_ip(&c->peer, peer);
+    c->d.w = w;
+    c->d.ops = &h1_down_ops;
+    c->d.proto = 11;
+    c->tp.fd = fd;
+    c->info.port = port;
+    snprintf(c->info.listener, sizeof c->info.listener, "%s", listener_key);
+    dw_ip_from_sockaddr(&c->info.peer, peer);
     c->rbuf = malloc(RBUF_INITIAL);
     c->rcap = RBUF_INITIAL;
-    c->io = dw_io_new(w->loop, fd, conn_on_io, c);
+    c->tp.io = dw_io_new(w->loop, fd, conn_on_io, c);
     c->timer = dw_timer_new(w->loop, conn_timer_cb, c);
     dw_buf_init(&c->wbuf, 0);
-    if (!c->rbuf || !c->io || !c->timer) {
+    if (tls && w->tls_server) {
+        /* the handshake picks certificates from the snapshot current at accept */
+        c->hs_sref = dw_worker_snap_acquire(w);
+        c->tp.ssl = dw_tls_server_ssl(w->tls_server, fd, c->hs_sref->snap->certs, true);
+        c->info.tls = true;
+    }
+    if (!c->rbuf || !c->tp.io || !c->timer || (tls && !c->tp.ssl)) {
+        if (c->hs_sref) dw_worker_snap_release(w, c->hs_sref);
+        if (c->tp.ssl) SSL_free(c->tp.ssl);
         free(c->rbuf);
-        dw_io_free(c->io);
+        dw_io_free(c->tp.io);
         if (c->timer) dw_timer_free(c->timer);
         free(c);
         close(fd);
@@ -281,66 +239,28 @@ void dw_h1_accept(dw_worker_t *w, int fd, const struct sockaddr_storage *peer, u
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    c->state = C_HEAD;
+    c->state = tls ? C_TLS : C_HEAD;
     timer_arm(c, T_HEADER, timeouts(c)->read_header_ms);
-    dw_io_want(c->io, true, false);
-}
-
-/* The request-log record of an exchange that ends (completed, failed or aborted), for sites
- * with `log` (spec 30 §2.2). Views are only borrowed: the batcher packs them at once. */
-static void log_request(dw_conn_t *c)
-{
-    const dw_exchange_t *ex = c->ex;
-    const dw_req_t *r = &ex->req;
-    dw_log_batcher_t *b = c->w->alog;
-    if (!b || !ex->log_on || !r->site || !r->site->log || ex->skip_log) return;
-    dw_log_record_t rec = {
-        .wall_ms = dw_time_wall_ms(),
-        .request_id = dw_str_make(r->request_id, strnlen(r->request_id, 36)),
-        .method = r->orig_method.ptr ? r->orig_method : r->method,
-        .path = r->orig_uri,
-        .host = r->hostport,
-        .status = ex->sent_status,
-        .client_family = r->peer.family,
-        .bytes_sent = ex->bytes_sent,
-        .bytes_received = c->bread,
-        .http_version = r->http_version,
-        .upstream_addr = ex->upstream_addr ? dw_str_c(ex->upstream_addr) : DW_STR_NULL,
-        .upstream_response_time_us = ex->up_time_us,
-    };
-    ptrdiff_t q = dw_str_chr(r->orig_uri, '?');
-    if (q >= 0) {
-        rec.path = dw_str_sub(r->orig_uri, 0, (size_t)q);
-        rec.query = dw_str_sub(r->orig_uri, (size_t)q + 1, r->orig_uri.len);
-        rec.has_query = true;
-    }
-    uint64_t now = dw_pipeline_now_us();
-    rec.response_time_us = now > ex->start_us ? now - ex->start_us : 0;
-    memcpy(rec.client_addr, r->peer.addr, sizeof rec.client_addr);
-    const dw_field_t *f = dw_fields_get(&r->headers, DW_STR("User-Agent"));
-    if (f) rec.user_agent = f->value.ptr ? f->value : DW_STR("");
-    f = dw_fields_get(&r->headers, DW_STR("Referer"));
-    if (f) rec.referer = f->value.ptr ? f->value : DW_STR("");
-    dw_log_batcher_add(b, r->site->log, &rec);
+    dw_io_want(c->tp.io, true, false);
 }
 
 static void exchange_free(dw_conn_t *c)
 {
-    if (!c->ex) return;
-    if (c->ex->log_on) log_request(c);
-    dw_arena_deinit(&c->ex->arena);
-    free(c->ex);
-    c->ex = NULL;
-    if (c->sref) {
-        dw_worker_snap_release(c->w, c->sref);
-        c->sref = NULL;
-    }
+    if (!c->d.ex) return;
+    dw_exchange_end(c->w, c->d.ex, c->sref, c->d.bread);
+    c->d.ex = NULL;
+    c->sref = NULL;
 }
 
-static void conn_close(dw_conn_t *c)
+/* Unlinks c from the worker and frees it; the socket and TLS state are left to the caller. */
+static void conn_free(dw_conn_t *c)
 {
-    if (c->up) dw_proxy_abort_upstream(c);
+    if (c->d.up || c->d.px || c->d.h2s) dw_proxy_abort_upstream(&c->d);
     exchange_free(c);
+    if (c->hs_sref) {
+        dw_worker_snap_release(c->w, c->hs_sref);
+        c->hs_sref = NULL;
+    }
     dw_worker_t *w = c->w;
     if (c->prev)
         c->prev->next = c->next;
@@ -348,14 +268,21 @@ static void conn_close(dw_conn_t *c)
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
-    dw_io_free(c->io);
+    dw_io_free(c->tp.io);
+    c->tp.io = NULL;
     dw_timer_free(c->timer);
     if (c->wtimer) dw_timer_free(c->wtimer);
-    close(c->fd);
     dw_buf_deinit(&c->wbuf);
     free(c->rbuf);
     free(c->hf);
     free(c);
+}
+
+static void conn_close(dw_conn_t *c)
+{
+    dw_tport_t tp = c->tp;
+    conn_free(c);
+    dw_tport_close(&tp);
 }
 
 void dw_h1_close_all(dw_worker_t *w)
@@ -373,12 +300,9 @@ static int conn_write_pending(dw_conn_t *c)
         if (c->wbuf.len > c->woff)
             iov[n++] = (struct iovec){c->wbuf.data + c->woff, c->wbuf.len - c->woff};
         if (c->dlen) iov[n++] = (struct iovec){(void *)c->dptr, c->dlen};
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t wr = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-        if (wr < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
-            return -1;
-        }
+        ssize_t wr = dw_tport_writev(&c->tp, iov, n);
+        if (wr == DW_TPORT_AGAIN) return 0;
+        if (wr < 0) return -1;
         c->resp_started = true;
         size_t left = (size_t)wr;
         size_t inbuf = c->wbuf.len - c->woff;
@@ -410,7 +334,7 @@ static void conn_flush(dw_conn_t *c)
         return;
     }
     if (c->state == C_PROXY) {
-        dw_proxy_client_drained(c);
+        dw_proxy_client_drained(&c->d);
         return;
     }
     if (c->state == C_TUNNEL) {
@@ -418,13 +342,13 @@ static void conn_flush(dw_conn_t *c)
         return;
     }
     if (c->state == C_RESPOND && c->resp_done) {
-        if (c->want_close) {
+        if (c->d.want_close) {
             /* lingering: stop reading, send FIN, let the client read the response */
-            shutdown(c->fd, SHUT_WR);
+            dw_tport_shutdown(&c->tp);
             conn_close(c);
             return;
         }
-        if (!c->bdone) {
+        if (!c->d.bdone) {
             /* the body still arrives: discard it, then carry on with the next request */
             conn_update_interest(c);
             return;
@@ -438,9 +362,10 @@ static void conn_flush(dw_conn_t *c)
 static bool conn_wants_read(const dw_conn_t *c)
 {
     switch (c->state) {
+    case C_TLS:
     case C_HEAD: return true;
-    case C_RESPOND: return !c->bdone; /* discarding the body */
-    case C_PROXY: return dw_proxy_wants_client_read(c);
+    case C_RESPOND: return !c->d.bdone; /* discarding the body */
+    case C_PROXY: return dw_proxy_wants_client_read(&c->d);
     case C_TUNNEL: return dw_tunnel_wants_client_read(c);
     }
     return false;
@@ -451,8 +376,10 @@ static bool conn_wants_read(const dw_conn_t *c)
  * no epoll_ctl at all (turning reads off and on again cost two per request). */
 static void conn_update_interest(dw_conn_t *c)
 {
-    bool want_read = conn_wants_read(c) || dw_io_reading(c->io);
-    dw_io_want(c->io, want_read, out_pending(c) > 0);
+    bool wanted = conn_wants_read(c);
+    bool want_read = wanted || dw_io_reading(c->tp.io);
+    dw_io_want(c->tp.io, want_read, out_pending(c) > 0);
+    if (wanted) dw_tport_kick(&c->tp);
 }
 
 /* The request (and its response) ended; the connection goes on with the next one. */
@@ -461,7 +388,7 @@ static void write_timeout_cb(void *arg)
     conn_close(arg); /* the response took longer than timeouts.write */
 }
 
-void dw_conn_response_started(dw_conn_t *c)
+static void conn_response_started(dw_conn_t *c)
 {
     uint64_t ms = timeouts(c)->write_ms;
     if (!ms) return;
@@ -480,7 +407,7 @@ static void conn_request_done(dw_conn_t *c)
     c->scan = (dw_h1_scan_t){0};
     c->state = C_HEAD;
     c->resp_started = c->resp_done = false;
-    c->bdone = true;
+    c->d.bdone = true;
     if (c->w->stopping) {
         conn_close(c);
         return;
@@ -503,9 +430,56 @@ static void conn_request_done(dw_conn_t *c)
     }
 }
 
-static void discard_sink(dw_conn_t *c, const char *p, size_t n)
+static void discard_sink(dw_down_t *d, const char *p, size_t n)
 {
-    (void)c, (void)p, (void)n;
+    (void)d, (void)p, (void)n;
+}
+
+/* The connection speaks HTTP/2: http2.c takes the socket (and the bytes read so far). */
+static void h2_takeover(dw_conn_t *c)
+{
+    dw_tport_t tp = c->tp;
+    dw_io_free(c->tp.io); /* http2.c watches the fd with its own io */
+    c->tp.io = NULL;
+    tp.io = NULL;
+    dw_h2_start(c->w, tp, &c->info, c->rbuf, c->rlen);
+    conn_free(c);
+}
+
+static void tls_handshake(dw_conn_t *c)
+{
+    SSL *ssl = c->tp.ssl;
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1) {
+        dw_worker_snap_release(c->w, c->hs_sref);
+        c->hs_sref = NULL;
+        const char *sn = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        size_t i = 0;
+        for (; sn && sn[i] && i + 1 < sizeof c->info.sni; i++)
+            c->info.sni[i] = dw_ascii_lower(sn[i]);
+        c->info.sni[i] = '\0';
+        c->info.tls_version = SSL_get_version(ssl);
+        c->info.tls_cipher = SSL_get_cipher_name(ssl);
+        if (dw_tls_alpn_is_h2(ssl)) {
+            h2_takeover(c);
+            return;
+        }
+        c->state = C_HEAD;
+        conn_update_interest(c); /* the request may already sit decrypted inside OpenSSL */
+        return;
+    }
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ: dw_io_want(c->tp.io, true, false); return;
+    case SSL_ERROR_WANT_WRITE: dw_io_want(c->tp.io, false, true); return;
+    default: {
+        char why[160];
+        DW_DEBUG("tls", "handshake with %s failed: %s", c->info.peer.text,
+                 dw_tls_error_string(why, sizeof why));
+        conn_close(c);
+        return;
+    }
+    }
 }
 
 static void conn_on_io(int fd, int events, void *arg)
@@ -516,6 +490,10 @@ static void conn_on_io(int fd, int events, void *arg)
         dw_tunnel_client_io(c, events);
         return;
     }
+    if (c->state == C_TLS) {
+        tls_handshake(c);
+        return;
+    }
     if (events & DW_IO_WRITE) {
         conn_flush(c);
         return; /* conn may be gone; reads are handled on the next wakeup */
@@ -523,7 +501,7 @@ static void conn_on_io(int fd, int events, void *arg)
     if (!(events & DW_IO_READ)) return;
     if (!conn_wants_read(c)) {
         /* e.g. a pipelined request while this one is proxied: leave it in the socket */
-        dw_io_want(c->io, false, out_pending(c) > 0);
+        dw_io_want(c->tp.io, false, out_pending(c) > 0);
         return;
     }
     switch (c->state) {
@@ -542,31 +520,40 @@ static void conn_on_io(int fd, int events, void *arg)
             }
             c->rbuf = nb, c->rcap = ncap;
         }
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-        if (n == 0) {
-            conn_close(c);
-            return;
-        }
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        ssize_t n = dw_tport_recv(&c->tp, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n == DW_TPORT_AGAIN) return;
+        if (n <= 0) {
             conn_close(c);
             return;
         }
         if (c->rlen == 0 && c->timer_kind == T_IDLE)
             timer_arm(c, T_HEADER, timeouts(c)->read_header_ms);
         c->rlen += (size_t)n;
+        if (c->nreq == 0 && !c->info.tls && c->rbuf[0] == 'P') {
+            /* HTTP/2 with prior knowledge (decision 34): the client preface */
+            static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+            size_t k = c->rlen < sizeof preface - 1 ? c->rlen : sizeof preface - 1;
+            if (memcmp(c->rbuf, preface, k) == 0) {
+                if (k == sizeof preface - 1)
+                    h2_takeover(c);
+                else
+                    conn_update_interest(c);
+                return;
+            }
+        }
         conn_process(c);
         return;
     }
+    case C_TLS: tls_handshake(c); return;
     case C_RESPOND: {
         /* discarding the rest of a request body after a generated response */
         for (;;) {
             if (body_consume(c, discard_sink) < 0) {
-                c->want_close = true;
+                c->d.want_close = true;
                 if (!out_pending(c)) conn_close(c);
                 return;
             }
-            if (c->bdone) break;
+            if (c->d.bdone) break;
             ssize_t n = conn_read_more(c);
             if (n == -2) return;
             if (n <= 0) {
@@ -581,68 +568,22 @@ static void conn_on_io(int fd, int events, void *arg)
             conn_update_interest(c);
         return;
     }
-    case C_PROXY: dw_proxy_client_readable(c); return;
+    case C_PROXY: dw_proxy_client_readable(&c->d); return;
     default: return;
     }
 }
 
 /* --- request start --------------------------------------------------------------------------- */
 
-/* Host (or absolute-form authority) to the normalised host key and port. */
-static bool split_host(dw_arena_t *a, dw_str_t hp, dw_str_t *host, uint16_t *port)
-{
-    *port = 0;
-    dw_str_t h = hp;
-    if (h.len && h.ptr[0] == '[') {
-        ptrdiff_t close = dw_str_chr(h, ']');
-        if (close < 0) return false;
-        dw_str_t rest = dw_str_sub(h, (size_t)close + 1, h.len);
-        h = dw_str_sub(h, 1, (size_t)close - 1);
-        if (rest.len) {
-            uint64_t p;
-            if (rest.ptr[0] != ':' || dw_parse_u64(dw_str_sub(rest, 1, rest.len), &p) != DW_OK ||
-                p > 65535)
-                return false;
-            *port = (uint16_t)p;
-        }
-    } else {
-        ptrdiff_t colon = dw_str_chr(h, ':');
-        if (colon >= 0) {
-            uint64_t p;
-            dw_str_t ps = dw_str_sub(h, (size_t)colon + 1, h.len);
-            if (ps.len && (dw_parse_u64(ps, &p) != DW_OK || p > 65535)) return false;
-            if (ps.len) *port = (uint16_t)p;
-            h = dw_str_sub(h, 0, (size_t)colon);
-        }
-    }
-    if (h.len && h.ptr[h.len - 1] == '.') h.len--;
-    for (size_t i = 0; i < h.len; i++) {
-        unsigned char ch = (unsigned char)h.ptr[i];
-        if (ch <= 0x20 || ch == '/' || ch == '?' || ch == '#' || ch == '@' || ch >= 0x7f)
-            return false;
-    }
-    char *lc = dw_arena_alloc(a, h.len + 1);
-    if (!lc) return false;
-    for (size_t i = 0; i < h.len; i++) lc[i] = dw_ascii_lower(h.ptr[i]);
-    lc[h.len] = '\0';
-    *host = dw_str_make(lc, h.len);
-    return true;
-}
-
 /* Fills the exchange from the parsed head. Returns 0 or an error status. */
 static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
 {
-    dw_exchange_t *ex = c->ex;
+    dw_exchange_t *ex = c->d.ex;
     dw_req_t *r = &ex->req;
-    r->arena = &ex->arena;
-    r->snap = c->sref->snap;
-    r->peer = c->peer;
-    r->local_port = c->port;
-    r->listener = c->listener;
+    dw_req_set_conn(r, &c->info);
     r->http_version = h->version_minor ? 11 : 10;
     r->method = r->orig_method = h->method;
     r->raw_target = h->target;
-    make_request_id(c->w, r->request_id);
 
     r->headers.v = dw_arena_alloc(r->arena, sizeof(dw_field_t) * (h->nfields + 8));
     if (!r->headers.v) return 500;
@@ -677,16 +618,7 @@ static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
         }
         absolute = true;
     }
-    r->orig_uri = target;
-    if (target.len == 1 && target.ptr[0] == '*') {
-        r->path = r->npath = DW_STR("*");
-    } else {
-        ptrdiff_t q = dw_str_chr(target, '?');
-        dw_str_t path = q >= 0 ? dw_str_sub(target, 0, (size_t)q) : target;
-        if (q >= 0) r->query = dw_str_sub(target, (size_t)q + 1, target.len), r->has_query = true;
-        r->path = path;
-        if (dw_path_normalize(r->arena, path, &r->npath) != DW_OK) return 400;
-    }
+    if (dw_req_set_target(r, target) != DW_OK) return 400;
     if (absolute) {
         /* the authority selects the site; Host is replaced by it */
         r->hostport = authority;
@@ -695,7 +627,8 @@ static int build_request(dw_conn_t *c, const dw_h1_head_t *h)
     } else if (h->host_index >= 0) {
         r->hostport = h->fields[h->host_index].value;
     }
-    if (r->hostport.len && !split_host(r->arena, r->hostport, &r->host, &r->host_port)) return 400;
+    if (r->hostport.len && !dw_host_split(r->arena, r->hostport, &r->host, &r->host_port))
+        return 400;
     return 0;
 }
 
@@ -707,7 +640,7 @@ static void rebase_views(dw_conn_t *c, ptrdiff_t d)
     do {                                                                                           \
         if ((s).ptr >= lo && (s).ptr < hi) (s).ptr += d;                                           \
     } while (0)
-    dw_req_t *r = &c->ex->req;
+    dw_req_t *r = &c->d.ex->req;
     REBASE(r->method);
     REBASE(r->orig_method);
     REBASE(r->raw_target);
@@ -739,53 +672,52 @@ static void conn_process(dw_conn_t *c)
         return;
     }
     if (rc == DW_H1_ERROR) {
-        DW_DEBUG("http1", "rejected request from %s: %u %s", c->peer.text, h.error_status,
+        DW_DEBUG("http1", "rejected request from %s: %u %s", c->info.peer.text, h.error_status,
                  h.error_reason ? h.error_reason : "");
         c->rlen = c->rpos = 0;
-        dw_io_want(c->io, false, false);
+        dw_io_want(c->tp.io, false, false);
         write_simple_error(c, h.error_status ? h.error_status : 400);
         return;
     }
     /* a new request */
     c->nreq++;
-    c->sref = dw_worker_snap_acquire(c->w);
-    c->ex = calloc(1, sizeof *c->ex);
-    if (!c->ex) {
+    c->d.ex = dw_exchange_new(c->w, &c->sref);
+    if (!c->d.ex) {
         conn_close(c);
         return;
-    }
-    dw_arena_init(&c->ex->arena, 4096);
-    if (c->w->alog) {
-        c->ex->log_on = true;
-        c->ex->start_us = dw_pipeline_now_us();
     }
     c->rpos = c->body_base = h.head_len;
     c->bkind = h.body;
     c->bleft = h.body == DW_H1_BODY_LENGTH ? h.content_length : 0;
-    c->bdone = h.body == DW_H1_BODY_NONE || (h.body == DW_H1_BODY_LENGTH && h.content_length == 0);
-    c->bread = 0;
-    c->body_error = false;
+    c->d.bkind = h.body == DW_H1_BODY_LENGTH    ? DW_DOWN_BODY_LENGTH
+                 : h.body == DW_H1_BODY_CHUNKED ? DW_DOWN_BODY_STREAM
+                                                : DW_DOWN_BODY_NONE;
+    c->d.blen = c->bleft;
+    c->d.bdone =
+        h.body == DW_H1_BODY_NONE || (h.body == DW_H1_BODY_LENGTH && h.content_length == 0);
+    c->d.bread = 0;
+    c->d.body_error = false;
     dw_h1_chunked_init(&c->chunk);
-    c->expect = h.expect_continue && !c->bdone && h.version_minor == 1;
-    c->want_close = h.conn_close || (h.version_minor == 0 && !h.conn_keep_alive);
+    c->d.expect = h.expect_continue && !c->d.bdone && h.version_minor == 1;
+    c->d.want_close = h.conn_close || (h.version_minor == 0 && !h.conn_keep_alive);
     c->is_http10 = h.version_minor == 0;
-    c->upgrade = h.conn_upgrade && h.has_upgrade;
+    c->d.upgrade = h.conn_upgrade && h.has_upgrade;
     c->resp_started = c->resp_done = false;
     const dw_cfg_global_timeouts_t *to = timeouts(c);
-    if (to->max_requests && c->nreq >= to->max_requests) c->want_close = true;
-    if (c->w->stopping) c->want_close = true;
+    if (to->max_requests && c->nreq >= to->max_requests) c->d.want_close = true;
+    if (c->w->stopping) c->d.want_close = true;
 
     int st = build_request(c, &h);
     if (st) {
-        c->want_close = true;
-        c->bdone = true;
+        c->d.want_close = true;
+        c->d.bdone = true;
         exchange_free(c);
         c->rlen = c->rpos = 0;
         write_simple_error(c, (uint16_t)st);
         return;
     }
-    timer_arm(c, c->bdone ? T_NONE : T_BODY, c->bdone ? 0 : to->read_body_ms);
-    dw_exchange_t *ex = c->ex;
+    timer_arm(c, c->d.bdone ? T_NONE : T_BODY, c->d.bdone ? 0 : to->read_body_ms);
+    dw_exchange_t *ex = c->d.ex;
     if (ex->req.raw_target.len == 1 && ex->req.raw_target.ptr[0] == '*') {
         /* OPTIONS * is answered by Dwaar itself */
         dw_pipeline_respond(ex, 200, DW_STR_NULL);
@@ -801,7 +733,7 @@ static void conn_process(dw_conn_t *c)
 /* Carries out the exchange's outcome: a generated response, proxying, or abort. */
 static void send_outcome(dw_conn_t *c)
 {
-    dw_exchange_t *ex = c->ex;
+    dw_exchange_t *ex = c->d.ex;
     /* request_body: a declared length over the limit is refused before reading it */
     if (ex->kind != DW_OUT_ABORT && ex->request_body_max && c->bkind == DW_H1_BODY_LENGTH &&
         c->bleft > ex->request_body_max && !ex->in_error) {
@@ -813,23 +745,24 @@ static void send_outcome(dw_conn_t *c)
     }
     if (ex->kind == DW_OUT_PROXY) {
         c->state = C_PROXY;
-        dw_proxy_start(c);
+        dw_proxy_start(&c->d);
         return;
     }
-    dw_h1_send_generated(c);
+    send_generated(c);
 }
 
-void dw_h1_send_generated(dw_conn_t *c)
+static void send_generated(dw_conn_t *c)
 {
-    dw_exchange_t *ex = c->ex;
+    dw_exchange_t *ex = c->d.ex;
     dw_req_t *r = &ex->req;
     c->state = C_RESPOND;
-    if (c->expect && !c->bdone) c->want_close = true; /* the body was never asked for */
+    if (c->d.expect && !c->d.bdone) c->d.want_close = true; /* the body was never asked for */
+    if (ex->close) c->d.want_close = true;
     dw_fields_t *f = &ex->resp_headers;
     dw_pipeline_finish_headers(ex, f, NULL);
     dw_buf_t *b = &c->wbuf;
     append_status_line(b, ex->status);
-    append_fields(b, f);
+    dw_h1_append_fields(b, f);
     dw_buf_append_c(b, "Date: ");
     dw_buf_append_c(b, dw_time_cached()->http_date);
     bool no_body = ex->status < 200 || ex->status == 204 || ex->status == 304;
@@ -838,7 +771,7 @@ void dw_h1_send_generated(dw_conn_t *c)
         dw_buf_append_u64(b, ex->body.len);
     }
     dw_buf_append(b, "\r\n", 2);
-    if (c->want_close)
+    if (c->d.want_close)
         dw_buf_append_c(b, "Connection: close\r\n");
     else if (c->is_http10)
         dw_buf_append_c(b, "Connection: keep-alive\r\n");
@@ -854,34 +787,165 @@ void dw_h1_send_generated(dw_conn_t *c)
         return;
     }
     c->resp_done = true;
-    dw_conn_response_started(c);
+    conn_response_started(c);
     /* consume what of the body is already here */
-    if (!c->bdone && body_consume(c, discard_sink) < 0) c->want_close = true;
-    if (!c->bdone && c->bkind == DW_H1_BODY_LENGTH && c->bleft > (64u << 20))
-        c->want_close = true; /* not worth reading a huge body just to keep the connection */
+    if (!c->d.bdone && body_consume(c, discard_sink) < 0) c->d.want_close = true;
+    if (!c->d.bdone && c->bkind == DW_H1_BODY_LENGTH && c->bleft > (64u << 20))
+        c->d.want_close = true; /* not worth reading a huge body just to keep the connection */
     conn_flush(c);
 }
 
-/* --- accessors for proxy.c / tunnel.c ----------------------------------------------------- */
+/* --- the exchange as the proxy sees it (downstream.h) -------------------------------------- */
+
+static int h1_body_pull(dw_down_t *d, dw_down_sink sink)
+{
+    return body_consume(dw_conn_of(d), sink);
+}
+
+static ssize_t h1_body_read(dw_down_t *d)
+{
+    return conn_read_more(dw_conn_of(d));
+}
+
+static int h1_send_continue(dw_down_t *d)
+{
+    dw_conn_t *c = dw_conn_of(d);
+    if (!d->expect || d->bdone || c->rpos != c->rlen) return 0;
+    /* the client waits for our go-ahead before sending the body */
+    dw_buf_append_c(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n");
+    d->expect = false;
+    if (conn_write_pending(c) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void h1_body_done(dw_down_t *d)
+{
+    dw_conn_t *c = dw_conn_of(d);
+    if (c->timer_kind == T_BODY) timer_arm(c, T_NONE, 0);
+}
+
+static int h1_resp_head(dw_down_t *d, uint16_t status, const dw_fields_t *fields,
+                        int64_t content_length, bool has_body)
+{
+    dw_conn_t *c = dw_conn_of(d);
+    dw_buf_t *b = &c->wbuf;
+    append_status_line(b, status);
+    dw_h1_append_fields(b, fields);
+    c->out_chunked = c->out_close = false;
+    if (status == 101) {
+        /* a tunnel: no write timeout, it lives as long as its peers */
+        dw_buf_append_c(b, "Connection: upgrade\r\n\r\n");
+        return b->failed ? -1 : 0;
+    }
+    if (!d->bdone) d->want_close = true; /* the rest of the request body is not read */
+    if (content_length >= 0) {
+        dw_buf_append_c(b, "Content-Length: ");
+        dw_buf_append_u64(b, (uint64_t)content_length);
+        dw_buf_append(b, "\r\n", 2);
+    } else if (has_body && c->is_http10) {
+        c->out_close = true;
+        d->want_close = true;
+    } else if (has_body) {
+        c->out_chunked = true;
+        dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
+    }
+    if (d->want_close)
+        dw_buf_append_c(b, "Connection: close\r\n");
+    else if (c->is_http10)
+        dw_buf_append_c(b, "Connection: keep-alive\r\n");
+    dw_buf_append(b, "\r\n", 2);
+    conn_response_started(c);
+    return b->failed ? -1 : 0;
+}
+
+static bool h1_resp_data(dw_down_t *d, const char *p, size_t n)
+{
+    dw_conn_t *c = dw_conn_of(d);
+    if (c->out_chunked) {
+        dw_buf_append_hex(&c->wbuf, n);
+        dw_buf_append(&c->wbuf, "\r\n", 2);
+        dw_buf_append(&c->wbuf, p, n);
+        dw_buf_append(&c->wbuf, "\r\n", 2);
+        return false;
+    }
+    c->dptr = p, c->dlen = n; /* straight from the upstream buffer */
+    return true;
+}
+
+static void h1_resp_end(dw_down_t *d, const dw_fields_t *trailers)
+{
+    (void)trailers; /* HTTP/1.1 clients did not ask for trailers (no TE: trailers support) */
+    dw_conn_t *c = dw_conn_of(d);
+    if (c->out_chunked) dw_buf_append(&c->wbuf, "0\r\n\r\n", 5);
+}
+
+static int h1_flush(dw_down_t *d)
+{
+    return conn_write_pending(dw_conn_of(d));
+}
+
+static size_t h1_out_pending(const dw_down_t *d)
+{
+    return out_pending((const dw_conn_t *)d);
+}
+
+static void h1_done(dw_down_t *d)
+{
+    dw_conn_t *c = dw_conn_of(d);
+    if (d->want_close) {
+        dw_tport_shutdown(&c->tp);
+        conn_close(c);
+        return;
+    }
+    timer_arm(c, T_NONE, 0);
+    conn_request_done(c);
+}
+
+static void h1_abort(dw_down_t *d)
+{
+    conn_close(dw_conn_of(d));
+}
+
+static void h1_send_generated(dw_down_t *d)
+{
+    send_generated(dw_conn_of(d));
+}
+
+static void h1_send_error(dw_down_t *d, uint16_t status)
+{
+    write_simple_error(dw_conn_of(d), status);
+}
+
+static void h1_update_interest(dw_down_t *d)
+{
+    conn_update_interest(dw_conn_of(d));
+}
+
+static const dw_down_ops_t h1_down_ops = {
+    .body_pull = h1_body_pull,
+    .body_read = h1_body_read,
+    .send_continue = h1_send_continue,
+    .body_done = h1_body_done,
+    .resp_head = h1_resp_head,
+    .resp_data = h1_resp_data,
+    .resp_end = h1_resp_end,
+    .flush = h1_flush,
+    .out_pending = h1_out_pending,
+    .done = h1_done,
+    .abort = h1_abort,
+    .send_generated = h1_send_generated,
+    .send_error = h1_send_error,
+    .update_interest = h1_update_interest,
+};
+
+/* --- for tunnels (proxy.c) ------------------------------------------------------------------ */
 
 int dw_conn_write_pending(dw_conn_t *c)
 {
     return conn_write_pending(c);
-}
-
-int dw_conn_body_consume(dw_conn_t *c, void (*sink)(dw_conn_t *, const char *, size_t))
-{
-    return body_consume(c, sink);
-}
-
-ssize_t dw_conn_read_more(dw_conn_t *c)
-{
-    return conn_read_more(c);
-}
-
-void dw_conn_flush(dw_conn_t *c)
-{
-    conn_flush(c);
 }
 
 void dw_conn_close(dw_conn_t *c)
@@ -889,38 +953,7 @@ void dw_conn_close(dw_conn_t *c)
     conn_close(c);
 }
 
-void dw_conn_request_done(dw_conn_t *c)
-{
-    timer_arm(c, T_NONE, 0);
-    conn_request_done(c);
-}
-
 void dw_conn_update_interest(dw_conn_t *c)
 {
     conn_update_interest(c);
-}
-
-size_t dw_conn_out_pending(const dw_conn_t *c)
-{
-    return out_pending(c);
-}
-
-void dw_conn_timer_body_done(dw_conn_t *c)
-{
-    if (c->timer_kind == T_BODY) timer_arm(c, T_NONE, 0);
-}
-
-void dw_conn_append_status_line(dw_buf_t *b, uint16_t status)
-{
-    append_status_line(b, status);
-}
-
-void dw_conn_append_fields(dw_buf_t *b, const dw_fields_t *f)
-{
-    append_fields(b, f);
-}
-
-void dw_conn_write_simple_error(dw_conn_t *c, uint16_t status)
-{
-    write_simple_error(c, status);
 }

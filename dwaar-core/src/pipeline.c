@@ -1,5 +1,6 @@
 /* The request pipeline (see pipeline.h). */
 #include "pipeline.h"
+#include "downstream.h" /* dw_exchange_is_grpc */
 #include <dwaar/base/buf.h>
 #include <dwaar/base/log.h>
 #include <dwaar/base/parse.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 
 typedef enum { BLOCK_CONTINUE = 0, BLOCK_DONE } block_rc;
+
+#define GRPC_BODY_MIN (1ull << 30)
 
 static const dw_str_t TEXT_PLAIN = DW_STR("text/plain; charset=utf-8");
 
@@ -224,8 +227,13 @@ static block_rc run_terminal(dw_exchange_t *ex, const dw_rt_dir_t *rd)
         ex->kind = DW_OUT_PROXY;
         ex->proxy_dir = rd;
         return BLOCK_DONE;
+    case DW_DIR_GRPC: /* terminal only with an upstream: an HTTP/2 proxy to it (§6.2) */
+        ex->kind = DW_OUT_PROXY;
+        ex->proxy_dir = rd;
+        ex->grpc = true;
+        return BLOCK_DONE;
     default: {
-        /* file_server, php_fastcgi, grpc <upstream>, metrics arrive with their issues. */
+        /* file_server, php_fastcgi, metrics arrive with their issues. */
         char *msg = dw_arena_sprintf(r->arena, "%s is not available in this build\n", d->name);
         dw_pipeline_respond(ex, 501, dw_str_c(msg));
         return BLOCK_DONE;
@@ -296,6 +304,7 @@ static void strip_handle_path(dw_exchange_t *ex, const dw_cfg_handle_t *h)
 static block_rc run_block(dw_exchange_t *ex, const dw_rt_block_t *b)
 {
     dw_req_t *r = &ex->req;
+    if (b->grpc) ex->grpc = true;
     for (size_t i = 0; i < b->nmw; i++) {
         const dw_rt_dir_t *rd = &b->mw[i];
         if (!dw_rt_match_eval(rd->match, r)) continue;
@@ -335,9 +344,54 @@ static bool healthz_bypass(const dw_req_t *r)
     return false;
 }
 
+/* Spec 20 §1.9 on the plain HTTP port of a config with TLS sites, before any site or plugin
+ * runs: ACME challenge lookups, then the redirect of TLS hosts to HTTPS. Returns true when it
+ * answered. */
+static bool https_redirect(dw_exchange_t *ex)
+{
+    dw_req_t *r = &ex->req;
+    static const dw_str_t challenge = DW_STR("/.well-known/acme-challenge/");
+    if (dw_str_eq_c(r->method, "GET") && dw_str_has_prefix(r->path, challenge)) {
+        /* no HTTP-01 token is ever pending before the ACME client exists */
+        dw_pipeline_respond(ex, 404, DW_STR_NULL);
+        return true;
+    }
+    if (!r->hostport.len) {
+        dw_pipeline_respond(ex, 400, DW_STR_NULL);
+        return true;
+    }
+    uint16_t port = dw_snapshot_https_redirect(r->snap, r->host, r->listener);
+    if (!port) return false;
+    /* the path as sent, made safe: no CR/LF, one leading '/', never empty */
+    dw_str_t uri = r->orig_uri;
+    dw_buf_t b = DW_BUF_INIT;
+    dw_buf_append_c(&b, "https://");
+    bool v6 = dw_str_chr(r->host, ':') >= 0;
+    if (v6) dw_buf_append(&b, "[", 1);
+    dw_buf_append_str(&b, r->host);
+    if (v6) dw_buf_append(&b, "]", 1);
+    if (port != 443) {
+        dw_buf_append(&b, ":", 1);
+        dw_buf_append_u64(&b, port);
+    }
+    size_t i = 0;
+    while (i < uri.len && uri.ptr[i] == '/') i++;
+    dw_buf_append(&b, "/", 1);
+    for (; i < uri.len; i++)
+        if (uri.ptr[i] != '\r' && uri.ptr[i] != '\n') dw_buf_append(&b, &uri.ptr[i], 1);
+    dw_str_t loc = b.failed ? DW_STR_NULL : dw_arena_str_dup(&ex->arena, dw_buf_str(&b));
+    dw_buf_deinit(&b);
+    dw_pipeline_respond(ex, 301, DW_STR_NULL);
+    if (loc.ptr) dw_fields_set(&ex->arena, &ex->resp_headers, DW_STR("Location"), loc);
+    ex->close = true;
+    return true;
+}
+
 void dw_pipeline_run(dw_exchange_t *ex)
 {
     dw_req_t *r = &ex->req;
+    if (!r->tls && r->snap->redirects && r->local_port == r->snap->http_port && https_redirect(ex))
+        return;
     if (!r->site) r->site = dw_snapshot_select(r->snap, r->local_port, r->host, r->listener);
     if (!r->site) {
         if (healthz_bypass(r)) {
@@ -355,6 +409,10 @@ void dw_pipeline_run(dw_exchange_t *ex)
     ex->kind = DW_OUT_RESPOND;
     ex->status = 0;
     if (run_block(ex, r->site->block) == BLOCK_CONTINUE) dw_pipeline_respond(ex, 200, DW_STR_NULL);
+    /* §6.2: gRPC requests get body limits of at least 1 GiB */
+    if (ex->request_body_max && ex->request_body_max < GRPC_BODY_MIN &&
+        (ex->grpc || dw_exchange_is_grpc(ex)))
+        ex->request_body_max = GRPC_BODY_MIN;
 }
 
 static bool errblock_matches(const dw_cfg_handle_t *h, uint16_t status)

@@ -28,6 +28,8 @@ typedef struct dw_exchange {
     bool is_error; /* produced by error handling (for logs) */
     bool in_error; /* running handle_errors: errors are not re-handled */
     bool close;    /* send Connection: close (set by the front end too) */
+    bool grpc;     /* `grpc <upstream>`, or a block marked by a bare `grpc`: the proxy speaks
+                      HTTP/2 to the upstream (proxy_h2.c) */
 
     /* response-phase work collected on the way */
     const dw_cfg_intercept_t **intercepts;

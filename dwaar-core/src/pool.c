@@ -6,6 +6,7 @@
 #include <dwaar/base/hash.h>
 #include <dwaar/base/log.h>
 #include <dwaar/base/time.h>
+#include <dwaar/tls/tls.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,12 @@ static void resolve(dw_backend_t *b)
     mask_label(b);
 }
 
-int dw_pool_init(dw_arena_t *a, dw_pool_t *p, const dw_cfg_proxy_t *cfg)
+static void free_tls_client(void *arg)
+{
+    dw_tls_client_free(arg);
+}
+
+int dw_pool_init(dw_arena_t *a, dw_pool_t *p, const dw_cfg_proxy_t *cfg, dw_err_t *err)
 {
     p->cfg = cfg;
     p->n = cfg->nupstreams;
@@ -100,7 +106,24 @@ int dw_pool_init(dw_arena_t *a, dw_pool_t *p, const dw_cfg_proxy_t *cfg)
         atomic_init(&b->fail_until, 0);
         resolve(b);
     }
+    const dw_cfg_transport_t *tr = &cfg->transport;
+    bool tls = tr->tls;
+    for (size_t i = 0; i < p->n; i++) tls |= cfg->upstreams[i].scheme == DW_UPSTREAM_HTTPS;
+    if (tls) {
+        /* client certificates are loaded here, once: a bad pair fails the config (TLS-40) */
+        bool h2 = tr->h2 && !tr->h2c;
+        p->tls = dw_tls_client_new(tr->trusted_ca.len ? tr->trusted_ca.ptr : NULL,
+                                   tr->client_cert.len ? tr->client_cert.ptr : NULL,
+                                   tr->client_key.len ? tr->client_key.ptr : NULL, h2, err);
+        if (!p->tls) return err && err->rc ? err->rc : DW_EINVAL;
+        dw_arena_on_cleanup(a, free_tls_client, p->tls);
+    }
     return DW_OK;
+}
+
+dw_str_t dw_pool_tls_name(const dw_pool_t *p, const dw_backend_t *b)
+{
+    return p->cfg->transport.server_name.len ? p->cfg->transport.server_name : b->host;
 }
 
 bool dw_backend_available(const dw_pool_t *p, const dw_backend_t *b, uint64_t now_ms)

@@ -6,6 +6,7 @@
 #ifndef DWAAR_CORE_POOL_H
 #define DWAAR_CORE_POOL_H
 
+#include <dwaar/base/error.h>
 #include <dwaar/core/request.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -33,11 +34,17 @@ typedef struct dw_pool {
     /* scale_to_zero: monotonic ms until which a wake started by any worker is in progress;
      * the request that moves it forward runs wake_command, the others just wait */
     atomic_uint_least64_t wake_until;
+    /* upstream TLS (spec 20 §1.11): `transport tls`, any tls_* key, or https:// upstreams;
+     * NULL = plain. Freed with the snapshot arena. */
+    struct dw_tls_client *tls;
 } dw_pool_t;
 
 /* Resolves the upstreams (getaddrinfo; blocking — only at snapshot compile time, never on the
  * request path). Unresolvable backends stay in the pool and answer 502 when chosen. */
-int dw_pool_init(dw_arena_t *a, dw_pool_t *p, const dw_cfg_proxy_t *cfg);
+int dw_pool_init(dw_arena_t *a, dw_pool_t *p, const dw_cfg_proxy_t *cfg, dw_err_t *err);
+/* The name an upstream's certificate is verified against (and sent as SNI when it is a DNS
+ * name): tls_server_name, else the host as written. */
+dw_str_t dw_pool_tls_name(const dw_pool_t *p, const dw_backend_t *b);
 
 /* Chooses an available backend and claims an in-flight slot on it (max_conns). exclude (may be
  * NULL) is avoided when another is available. Returns NULL when none is available (502).

@@ -1,10 +1,13 @@
 /* reverse_proxy over HTTP/1.1 (spec 10 §6.1, spec 20 §3.3-3.4, spec 40 "Forwarding"):
  * backend choice, per-worker keep-alive pools, request re-framing, response streaming with
  * backpressure, retries, replays, 502/504, intercept, and Upgrade tunnels. */
+#include "proxy_common.h"
 #include "upstream.h"
 #include <dwaar/base/log.h>
 #include <dwaar/base/time.h>
 #include <dwaar/core/status.h>
+#include <dwaar/tls/tls.h>
+#include <openssl/err.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,9 +24,14 @@ extern char **environ;
 #define UP_IO_TIMEOUT_MS   30000u
 #define UP_IDLE_TIMEOUT_MS 60000u
 #define UP_IDLE_MAX        64u /* idle connections kept per backend per worker */
-#define RETRY_BACKOFF_MAX  1600u
 
-enum { U_CONNECTING = 1, U_SENDING, U_HEAD, U_BODY, U_IDLE, U_TUNNEL };
+enum { U_CONNECTING = 1, U_TLS, U_SENDING, U_HEAD, U_BODY, U_IDLE, U_TUNNEL };
+
+/* Before the request can go out: TCP connect or TLS handshake in progress. */
+static inline bool up_opening(const dw_upconn_t *u)
+{
+    return u->state == U_CONNECTING || u->state == U_TLS;
+}
 
 typedef struct dw_proxy {
     dw_pool_t *pool;
@@ -39,8 +47,8 @@ typedef struct dw_proxy {
     bool req_sent;    /* all of the request reached the upstream */
     bool head_seen;   /* a response byte arrived */
     bool head_queued; /* the client response head is queued */
-    bool out_chunked; /* client framing: chunked */
-    bool out_close;   /* client framing: until close */
+    bool borrowed;    /* the client side holds a pointer into the upstream read buffer */
+    bool broken;      /* the upstream body was malformed: end the client's without completing */
     bool done;        /* the response body ended */
     bool in_pump;
     bool tunnel;
@@ -54,10 +62,18 @@ typedef struct dw_proxy {
 
 static void up_on_io(int fd, int events, void *arg);
 static void up_timer_cb(void *arg);
-static void proxy_connect(dw_conn_t *c);
-static void proxy_pump(dw_conn_t *c);
-static void proxy_fail(dw_conn_t *c, uint16_t status, bool connect_failure);
+static void proxy_connect(dw_down_t *d);
+static void proxy_pump(dw_down_t *d);
+static void proxy_fail(dw_down_t *d, uint16_t status, bool connect_failure);
 static void tunnel_pump(dw_conn_t *c);
+
+/* The client side cannot take more now: it borrowed upstream bytes not yet written, or its
+ * queue is at the bound. */
+static bool down_busy(const dw_down_t *d)
+{
+    size_t pending = d->ops->out_pending(d);
+    return d->px->borrowed ? pending > 0 : pending >= UP_PENDING_MAX;
+}
 
 /* --- upstream connections -------------------------------------------------------------------- */
 
@@ -66,16 +82,16 @@ static dw_upconn_t *upconn_new(dw_worker_t *w, int fd, const char *key)
     dw_upconn_t *u = calloc(1, sizeof *u);
     if (!u) return NULL;
     u->w = w;
-    u->fd = fd;
+    u->tp.fd = fd;
     snprintf(u->key, sizeof u->key, "%s", key);
     u->rbuf = malloc(UP_RBUF);
     u->rcap = UP_RBUF;
-    u->io = dw_io_new(w->loop, fd, up_on_io, u);
+    u->tp.io = dw_io_new(w->loop, fd, up_on_io, u);
     u->timer = dw_timer_new(w->loop, up_timer_cb, u);
     dw_buf_init(&u->wbuf, 0);
-    if (!u->rbuf || !u->io || !u->timer) {
+    if (!u->rbuf || !u->tp.io || !u->timer) {
         free(u->rbuf);
-        dw_io_free(u->io);
+        dw_io_free(u->tp.io);
         if (u->timer) dw_timer_free(u->timer);
         free(u);
         return NULL;
@@ -85,9 +101,10 @@ static dw_upconn_t *upconn_new(dw_worker_t *w, int fd, const char *key)
 
 static void upconn_free(dw_upconn_t *u)
 {
-    dw_io_free(u->io);
+    dw_io_free(u->tp.io);
+    u->tp.io = NULL;
     dw_timer_free(u->timer);
-    close(u->fd);
+    dw_tport_close(&u->tp);
     dw_buf_deinit(&u->wbuf);
     free(u->rbuf);
     free(u);
@@ -134,7 +151,7 @@ static void upconn_to_idle(dw_upconn_t *u)
         upconn_free(u);
         return;
     }
-    u->c = NULL;
+    u->d = NULL;
     u->state = U_IDLE;
     u->rlen = u->rpos = 0;
     u->scan = (dw_h1_scan_t){0};
@@ -150,7 +167,7 @@ static void upconn_to_idle(dw_upconn_t *u)
     if (l->head) l->head->prev_idle = u;
     l->head = u;
     l->n++;
-    dw_io_want(u->io, true, false); /* notice the upstream closing it */
+    dw_io_want(u->tp.io, true, false); /* notice the upstream closing it */
     dw_timer_start(u->timer, UP_IDLE_TIMEOUT_MS);
 }
 
@@ -180,12 +197,12 @@ void dw_upstream_idle_close_all(dw_worker_t *w)
 }
 
 /* Detaches and frees (or pools) the upstream connection of c. */
-static void proxy_release_upstream(dw_conn_t *c, bool reusable)
+static void proxy_release_upstream(dw_down_t *d, bool reusable)
 {
-    dw_upconn_t *u = c->up;
+    dw_upconn_t *u = d->up;
     if (!u) return;
-    c->up = NULL;
-    u->c = NULL;
+    d->up = NULL;
+    u->d = NULL;
     dw_timer_stop(u->timer);
     if (reusable)
         upconn_to_idle(u);
@@ -201,47 +218,25 @@ static void proxy_release_backend(dw_proxy_t *px)
     }
 }
 
-void dw_proxy_abort_upstream(dw_conn_t *c)
+void dw_proxy_abort_upstream(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
-    proxy_release_upstream(c, false);
+    if (d->h2s) {
+        dw_proxy_h2_abort(d);
+        return;
+    }
+    dw_proxy_t *px = d->px;
+    proxy_release_upstream(d, false);
     if (px) {
         proxy_release_backend(px);
         if (px->retry_timer) {
             dw_timer_free(px->retry_timer);
             px->retry_timer = NULL;
         }
-        c->px = NULL;
+        d->px = NULL;
     }
 }
 
 /* --- the upstream request -------------------------------------------------------------------- */
-
-static bool skip_request_field(dw_str_t name, dw_str_t connection_value, bool upgrade)
-{
-    static const dw_str_t drop[] = {DW_STR("Content-Length"),   DW_STR("Expect"),
-                                    DW_STR("X-Forwarded-For"),  DW_STR("X-Forwarded-Proto"),
-                                    DW_STR("X-Forwarded-Host"), DW_STR("X-Real-IP"),
-                                    DW_STR("X-Request-Id")};
-    if (dw_h1_is_hop_by_hop(name)) return !(upgrade && dw_str_caseeq_c(name, "Upgrade"));
-    for (size_t i = 0; i < sizeof drop / sizeof *drop; i++)
-        if (dw_str_caseeq(name, drop[i])) return true;
-    if (connection_value.len && dw_h1_list_has(connection_value, name)) return true;
-    return false;
-}
-
-static dw_str_t connection_tokens(const dw_req_t *r, dw_arena_t *a)
-{
-    dw_buf_t b = DW_BUF_INIT;
-    for (size_t i = 0; i < r->headers.n; i++) {
-        if (!dw_str_caseeq_c(r->headers.v[i].name, "Connection")) continue;
-        if (b.len) dw_buf_append(&b, ",", 1);
-        dw_buf_append_str(&b, r->headers.v[i].value);
-    }
-    dw_str_t out = b.len ? dw_arena_str_dup(a, dw_buf_str(&b)) : DW_STR_NULL;
-    dw_buf_deinit(&b);
-    return out;
-}
 
 static void append_content_length(dw_buf_t *b, uint64_t n)
 {
@@ -250,49 +245,49 @@ static void append_content_length(dw_buf_t *b, uint64_t n)
     dw_buf_append(b, "\r\n", 2);
 }
 
-static void chunk_sink(dw_conn_t *c, const char *p, size_t n)
+static void chunk_sink(dw_down_t *d, const char *p, size_t n)
 {
     if (!n) return;
-    dw_buf_append_hex(&c->up->wbuf, n);
-    dw_buf_append(&c->up->wbuf, "\r\n", 2);
-    dw_buf_append(&c->up->wbuf, p, n);
-    dw_buf_append(&c->up->wbuf, "\r\n", 2);
+    dw_buf_append_hex(&d->up->wbuf, n);
+    dw_buf_append(&d->up->wbuf, "\r\n", 2);
+    dw_buf_append(&d->up->wbuf, p, n);
+    dw_buf_append(&d->up->wbuf, "\r\n", 2);
 }
 
-static void raw_sink(dw_conn_t *c, const char *p, size_t n)
+static void raw_sink(dw_down_t *d, const char *p, size_t n)
 {
-    dw_buf_append(&c->up->wbuf, p, n);
+    dw_buf_append(&d->up->wbuf, p, n);
 }
 
 /* Pulls request body bytes already read into the upstream output (bounded). */
-static int pull_request_body(dw_conn_t *c)
+static int pull_request_body(dw_down_t *d)
 {
-    bool was_done = c->bdone;
-    if (dw_conn_body_consume(c, c->bkind == DW_H1_BODY_CHUNKED ? chunk_sink : raw_sink) < 0)
+    bool was_done = d->bdone;
+    if (d->ops->body_pull(d, d->bkind == DW_DOWN_BODY_STREAM ? chunk_sink : raw_sink) < 0)
         return -1;
-    dw_exchange_t *ex = c->ex;
-    if (ex->request_body_max && c->bread > ex->request_body_max) return -2;
-    if (!was_done && c->bdone) {
-        if (c->bkind == DW_H1_BODY_CHUNKED) dw_buf_append(&c->up->wbuf, "0\r\n\r\n", 5);
-        dw_conn_timer_body_done(c);
+    dw_exchange_t *ex = d->ex;
+    if (ex->request_body_max && d->bread > ex->request_body_max) return -2;
+    if (!was_done && d->bdone) {
+        if (d->bkind == DW_DOWN_BODY_STREAM) dw_buf_append(&d->up->wbuf, "0\r\n\r\n", 5);
+        d->ops->body_done(d);
     }
     return 0;
 }
 
-static void build_request_head(dw_conn_t *c, dw_backend_t *be)
+static void build_request_head(dw_down_t *d, dw_backend_t *be)
 {
-    dw_exchange_t *ex = c->ex;
+    dw_exchange_t *ex = d->ex;
     dw_req_t *r = &ex->req;
-    dw_proxy_t *px = c->px;
+    dw_proxy_t *px = d->px;
     dw_arena_t *a = r->arena;
     dw_fields_t f = {0};
     f.cap = r->headers.n + 8;
     f.v = dw_arena_alloc(a, sizeof *f.v * f.cap);
-    dw_str_t conn_tokens = connection_tokens(r, a);
+    dw_str_t conn_tokens = dw_proxy_connection_tokens(r, a);
     bool has_host = false;
     for (size_t i = 0; f.v && i < r->headers.n; i++) {
         const dw_field_t *h = &r->headers.v[i];
-        if (skip_request_field(h->name, conn_tokens, c->upgrade)) continue;
+        if (dw_proxy_skip_request_field(h->name, conn_tokens, d->upgrade)) continue;
         if (dw_str_caseeq_c(h->name, "Host")) has_host = true;
         f.v[f.n++] = *h;
     }
@@ -300,18 +295,13 @@ static void build_request_head(dw_conn_t *c, dw_backend_t *be)
         char *hp = dw_arena_sprintf(a, "%.*s:%u", DW_STR_FMT(be->host), be->port);
         dw_fields_add(a, &f, DW_STR("Host"), dw_str_c(hp));
     }
-    dw_str_t ip = dw_str_c(r->peer.text);
-    dw_fields_add(a, &f, DW_STR("X-Forwarded-For"), ip);
-    dw_fields_add(a, &f, DW_STR("X-Forwarded-Proto"), r->tls ? DW_STR("https") : DW_STR("http"));
-    if (r->hostport.len) dw_fields_add(a, &f, DW_STR("X-Forwarded-Host"), r->hostport);
-    dw_fields_add(a, &f, DW_STR("X-Real-IP"), ip);
-    dw_fields_add(a, &f, DW_STR("X-Request-Id"), dw_str_make(r->request_id, 36));
-    if (c->upgrade) dw_fields_add(a, &f, DW_STR("Connection"), DW_STR("upgrade"));
+    dw_proxy_add_forwarded(r, a, &f);
+    if (d->upgrade) dw_fields_add(a, &f, DW_STR("Connection"), DW_STR("upgrade"));
     r->upstream_host = be->host;
     r->upstream_port = be->port;
     if (px->cfg->header_up.n) dw_hdr_ops_apply(r, &f, &px->cfg->header_up);
 
-    dw_buf_t *b = &c->up->wbuf;
+    dw_buf_t *b = &d->up->wbuf;
     dw_buf_append_str(b, r->method);
     dw_buf_append(b, " ", 1);
     if (r->uri_changed) {
@@ -324,84 +314,76 @@ static void build_request_head(dw_conn_t *c, dw_backend_t *be)
         dw_buf_append_str(b, r->raw_target);
     }
     dw_buf_append(b, " HTTP/1.1\r\n", 11);
-    dw_conn_append_fields(b, &f);
-    if (c->bkind == DW_H1_BODY_LENGTH)
-        append_content_length(b, c->bleft + c->bread);
-    else if (c->bkind == DW_H1_BODY_CHUNKED)
+    dw_h1_append_fields(b, &f);
+    if (d->bkind == DW_DOWN_BODY_LENGTH)
+        append_content_length(b, d->blen);
+    else if (d->bkind == DW_DOWN_BODY_STREAM)
         dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
     dw_buf_append(b, "\r\n", 2);
 }
 
 /* --- connecting ------------------------------------------------------------------------------ */
 
-static int open_socket(const dw_backend_t *be)
-{
-    int fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (be->addr.ss_family != AF_UNIX) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-        int idle = 60, intvl = 10, cnt = 3;
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-    }
-    if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -2;
-    }
-    return fd;
-}
-
-static bool method_retryable(dw_str_t m)
-{
-    return dw_str_eq_c(m, "GET") || dw_str_eq_c(m, "HEAD") || dw_str_eq_c(m, "OPTIONS");
-}
-
 static void retry_timer_cb(void *arg)
 {
-    dw_conn_t *c = arg;
-    proxy_connect(c);
+    dw_down_t *d = arg;
+    proxy_connect(d);
 }
 
 /* Chooses a backend and starts the exchange on a pooled or new connection. */
-static void proxy_connect(dw_conn_t *c)
+static void proxy_connect(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
-    dw_req_t *r = &c->ex->req;
+    dw_proxy_t *px = d->px;
+    dw_req_t *r = &d->ex->req;
     bool set_cookie = false;
     px->be = dw_pool_pick(px->pool, r, px->failed, &set_cookie);
     px->set_cookie = px->set_cookie || set_cookie;
     if (!px->be) {
-        proxy_fail(c, 502, false);
+        proxy_fail(d, 502, false);
         return;
     }
     dw_backend_t *be = px->be;
     if (!be->resolved) {
-        proxy_fail(c, 502, true);
+        proxy_fail(d, 502, true);
         return;
     }
-    c->ex->upstream_addr = be->key;
-    c->ex->up_start_us = 0;
-    dw_upconn_t *u = px->fresh_replayed ? NULL : idle_take(c->w, be->key);
+    d->ex->upstream_addr = be->key;
+    d->ex->up_start_us = 0;
+    /* TLS connections are pooled apart: same address, but a session with a verified name */
+    char ckey[320];
+    if (px->pool->tls)
+        snprintf(ckey, sizeof ckey, "tls:%.*s@%.128s", DW_STR_FMT(dw_pool_tls_name(px->pool, be)),
+                 be->key);
+    else
+        snprintf(ckey, sizeof ckey, "%s", be->key);
+    dw_upconn_t *u = px->fresh_replayed ? NULL : idle_take(d->w, ckey);
     if (!u) {
-        int fd = open_socket(be);
+        int fd = dw_proxy_open_socket(be);
         if (fd == -1) {
-            proxy_fail(c, 502, false);
+            proxy_fail(d, 502, false);
             return;
         }
         if (fd == -2) {
-            proxy_fail(c, 502, true);
+            proxy_fail(d, 502, true);
             return;
         }
-        u = upconn_new(c->w, fd, be->key);
+        u = upconn_new(d->w, fd, ckey);
         if (!u) {
             close(fd);
-            proxy_fail(c, 502, false);
+            proxy_fail(d, 502, false);
             return;
         }
         u->state = U_CONNECTING;
+        if (px->pool->tls) {
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", DW_STR_FMT(dw_pool_tls_name(px->pool, be)));
+            u->tp.ssl = dw_tls_client_ssl(px->pool->tls, fd, name);
+            if (!u->tp.ssl) {
+                upconn_free(u);
+                proxy_fail(d, 502, false);
+                return;
+            }
+        }
         u->reused = false;
     } else {
         u->state = U_SENDING;
@@ -410,14 +392,14 @@ static void proxy_connect(dw_conn_t *c)
             u->rbuf = malloc(UP_RBUF);
             if (!u->rbuf) {
                 upconn_free(u);
-                proxy_fail(c, 502, false);
+                proxy_fail(d, 502, false);
                 return;
             }
             u->rcap = UP_RBUF;
         }
     }
-    u->c = c;
-    c->up = u;
+    u->d = d;
+    d->up = u;
     px->req_sent = px->head_seen = false; /* per attempt */
     u->readable = false;
     dw_buf_reset(&u->wbuf);
@@ -427,74 +409,70 @@ static void proxy_connect(dw_conn_t *c)
     if (px->req_bytes.len) {
         dw_buf_append_str(&u->wbuf, px->req_bytes);
     } else {
-        build_request_head(c, be);
-        int rc = pull_request_body(c);
+        build_request_head(d, be);
+        int rc = pull_request_body(d);
         if (rc == -2) {
-            proxy_release_upstream(c, false);
+            proxy_release_upstream(d, false);
             proxy_release_backend(px);
-            c->want_close = true;
-            dw_pipeline_error(c->ex, 413, DW_STR_NULL);
-            dw_h1_send_generated(c);
+            d->want_close = true;
+            dw_pipeline_error(d->ex, 413, DW_STR_NULL);
+            d->ops->send_generated(d);
             return;
         }
         if (rc < 0) {
-            dw_proxy_abort_upstream(c);
-            dw_conn_write_simple_error(c, 400);
+            dw_proxy_abort_upstream(d);
+            d->ops->send_error(d, 400);
             return;
         }
-        if (c->bdone) {
+        if (d->bdone) {
             /* the whole request is in hand: keep it for a replay or a retry */
-            px->req_bytes = dw_arena_str_dup(c->ex->req.arena, dw_buf_str(&u->wbuf));
+            px->req_bytes = dw_arena_str_dup(d->ex->req.arena, dw_buf_str(&u->wbuf));
             px->replayable = true;
         }
     }
     if (u->wbuf.failed) {
-        proxy_fail(c, 502, false);
+        proxy_fail(d, 502, false);
         return;
     }
     if (u->state == U_CONNECTING) {
-        dw_io_want(u->io, false, true);
+        dw_io_want(u->tp.io, false, true);
         uint64_t dial = px->cfg->dial_timeout_ms ? px->cfg->dial_timeout_ms : 10000;
         if (px->cfg->has_scale_to_zero && dial > 500) dial = 500; /* the wake probe */
         dw_timer_start(u->timer, dial);
     } else {
-        if (c->ex->log_on) c->ex->up_start_us = dw_pipeline_now_us();
+        if (d->ex->log_on) d->ex->up_start_us = dw_pipeline_now_us();
         dw_timer_start(u->timer,
                        px->cfg->response_timeout_ms ? px->cfg->response_timeout_ms : 30000);
-        proxy_pump(c);
+        proxy_pump(d);
     }
 }
 
-void dw_proxy_start(dw_conn_t *c)
+void dw_proxy_start(dw_down_t *d)
 {
-    dw_exchange_t *ex = c->ex;
+    dw_exchange_t *ex = d->ex;
+    if (dw_proxy_h2_wanted(ex)) {
+        dw_proxy_h2_start(d);
+        return;
+    }
     dw_proxy_t *px = dw_arena_zalloc(&ex->arena, sizeof *px);
     if (!px) {
-        dw_conn_close(c);
+        d->ops->abort(d);
         return;
     }
     px->pool = ex->proxy_dir->pool;
     px->cfg = px->pool->cfg;
     px->start_ms = dw_time_mono_ms();
-    c->px = px;
-    if (c->expect && !c->bdone && c->rpos == c->rlen) {
-        /* the client waits for our go-ahead before sending the body */
-        dw_buf_append_c(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n");
-        c->expect = false;
-        if (dw_conn_write_pending(c) < 0) {
-            dw_conn_close(c);
-            return;
-        }
-    }
-    proxy_connect(c);
+    d->px = px;
+    if (d->expect && d->ops->send_continue(d) < 0) return; /* the client is gone */
+    proxy_connect(d);
 }
 
 /* scale_to_zero (spec 10 §6.1): a backend that refuses is woken by running wake_command once
  * per pool (no shell; argv[0] must be absolute), then polled until it accepts or wake_timeout
  * passes. Returns true when the request keeps waiting (a poll is scheduled). */
-static bool scale_to_zero_wait(dw_conn_t *c)
+static bool scale_to_zero_wait(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
+    dw_proxy_t *px = d->px;
     const dw_cfg_proxy_t *cfg = px->cfg;
     uint64_t now = dw_time_mono_ms();
     if (!px->waking) {
@@ -530,52 +508,51 @@ static bool scale_to_zero_wait(dw_conn_t *c)
     uint64_t delay = px->wake_delay;
     if (now + delay > px->wake_until) delay = px->wake_until - now;
     px->wake_delay = px->wake_delay * 2 > 4000 ? 4000 : px->wake_delay * 2;
-    if (!px->retry_timer) px->retry_timer = dw_timer_new(c->w->loop, retry_timer_cb, c);
+    if (!px->retry_timer) px->retry_timer = dw_timer_new(d->w->loop, retry_timer_cb, d);
     if (!px->retry_timer) return false;
     dw_timer_start(px->retry_timer, delay);
     return true;
 }
 
 /* An error before any response byte reached the client: retry, replay, or error response. */
-static void proxy_fail(dw_conn_t *c, uint16_t status, bool connect_failure)
+static void proxy_fail(dw_down_t *d, uint16_t status, bool connect_failure)
 {
-    dw_proxy_t *px = c->px;
-    dw_upconn_t *u = c->up;
+    dw_proxy_t *px = d->px;
+    dw_upconn_t *u = d->up;
     bool was_reused = u && u->reused;
     bool got_bytes = px->head_seen;
     if (connect_failure && px->cfg->has_scale_to_zero && px->be) {
-        proxy_release_upstream(c, false);
+        proxy_release_upstream(d, false);
         proxy_release_backend(px);
-        if (scale_to_zero_wait(c)) return;
+        if (scale_to_zero_wait(d)) return;
         status = 504; /* any wake failure (decision: source) */
         connect_failure = false;
     }
-    proxy_release_upstream(c, false);
+    proxy_release_upstream(d, false);
     if (px->be && connect_failure) dw_backend_failed(px->pool, px->be);
     dw_backend_t *failed_be = px->be;
     proxy_release_backend(px);
     if (px->head_queued) {
-        dw_conn_close(c); /* the response started: abort */
+        d->ops->abort(d); /* the response started: abort */
         return;
     }
     /* A pooled connection the upstream had closed: replay once on a new connection. */
     if (was_reused && !got_bytes && px->replayable && !px->fresh_replayed && status == 502) {
         px->fresh_replayed = true;
-        proxy_connect(c);
+        proxy_connect(d);
         return;
     }
-    dw_req_t *r = &c->ex->req;
+    dw_req_t *r = &d->ex->req;
     const dw_cfg_proxy_t *cfg = px->cfg;
     uint64_t try_ms = cfg->lb_try_duration_ms ? cfg->lb_try_duration_ms : 30000;
     if (status == 502 && failed_be && !got_bytes && cfg->lb_retries > px->retries &&
-        method_retryable(r->method) && px->replayable &&
+        dw_proxy_method_retryable(r->method) && px->replayable &&
         dw_time_mono_ms() - px->start_ms < try_ms) {
         px->retries++;
         px->failed = failed_be;
         px->fresh_replayed = false;
-        uint64_t backoff = 50u << (px->retries - 1 < 6 ? px->retries - 1 : 6);
-        if (backoff > RETRY_BACKOFF_MAX) backoff = RETRY_BACKOFF_MAX;
-        if (!px->retry_timer) px->retry_timer = dw_timer_new(c->w->loop, retry_timer_cb, c);
+        uint64_t backoff = dw_proxy_retry_backoff_ms(px->retries);
+        if (!px->retry_timer) px->retry_timer = dw_timer_new(d->w->loop, retry_timer_cb, d);
         if (px->retry_timer) {
             dw_timer_start(px->retry_timer, backoff);
             return;
@@ -585,50 +562,18 @@ static void proxy_fail(dw_conn_t *c, uint16_t status, bool connect_failure)
         dw_timer_free(px->retry_timer);
         px->retry_timer = NULL;
     }
-    c->px = NULL;
-    if (!c->bdone) c->want_close = true;
-    dw_exchange_t *ex = c->ex;
-    dw_pipeline_error(ex, status, DW_STR_NULL);
-    if (ex->kind == DW_OUT_ABORT) {
-        dw_conn_close(c);
-        return;
-    }
-    if (ex->kind == DW_OUT_PROXY) {
-        dw_proxy_start(c);
-        return;
-    }
-    dw_h1_send_generated(c);
+    d->px = NULL;
+    dw_proxy_answer_error(d, status);
 }
 
 /* --- the response ---------------------------------------------------------------------------- */
 
-static bool status_matches(const dw_cfg_intercept_t *ic, uint16_t st)
-{
-    if (ic->nstatuses == 0) return st < 200 || st > 299;
-    for (size_t i = 0; i < ic->nstatuses; i++) {
-        const dw_cfg_status_match_t *m = &ic->statuses[i];
-        if (m->is_class ? st / 100 == m->code / 100 : st == m->code) return true;
-    }
-    return false;
-}
-
-static bool copy_header_allowed(const dw_cfg_copy_headers_t *ch, dw_str_t name)
-{
-    if (!ch) return true;
-    for (size_t i = 0; i < ch->exclude.n; i++)
-        if (dw_str_caseeq(name, ch->exclude.v[i])) return false;
-    if (ch->include.n == 0) return true;
-    for (size_t i = 0; i < ch->include.n; i++)
-        if (dw_str_caseeq(name, ch->include.v[i])) return true;
-    return false;
-}
-
 /* The upstream head arrived. Returns false when the exchange was handed elsewhere. */
-static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
+static bool on_response_head(dw_down_t *d, const dw_h1_head_t *h)
 {
-    dw_proxy_t *px = c->px;
-    dw_upconn_t *u = c->up;
-    dw_exchange_t *ex = c->ex;
+    dw_proxy_t *px = d->px;
+    dw_upconn_t *u = d->up;
+    dw_exchange_t *ex = d->ex;
     dw_req_t *r = &ex->req;
     dw_arena_t *a = r->arena;
     if (ex->log_on && ex->up_start_us) {
@@ -637,24 +582,19 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     }
 
     /* intercept: a listed upstream status is replaced by the directive's answer */
-    for (size_t i = 0; i < ex->nintercepts; i++) {
-        const dw_cfg_intercept_t *ic = ex->intercepts[i];
-        if (!status_matches(ic, h->status)) continue;
-        proxy_release_upstream(c, false);
+    const dw_cfg_intercept_t *ic = dw_proxy_intercept_for(ex, h->status);
+    if (ic) {
+        proxy_release_upstream(d, false);
         proxy_release_backend(px);
-        c->px = NULL;
-        if (!c->bdone) c->want_close = true;
-        ex->resp_headers.n = 0;
-        uint16_t st = ic->has_respond && ic->respond_status ? ic->respond_status : h->status;
-        dw_str_t body = ic->has_respond_body ? dw_tpl_render(r, ic->respond_body) : DW_STR_NULL;
-        dw_pipeline_respond(ex, st, body);
-        if (ic->headers.n) dw_hdr_ops_apply(r, &ex->resp_headers, &ic->headers);
-        dw_h1_send_generated(c);
+        d->px = NULL;
+        if (!d->bdone) d->want_close = true;
+        dw_proxy_intercept_respond(ex, ic, h->status);
+        d->ops->send_generated(d);
         return false;
     }
     if (ex->response_body_max && h->body == DW_H1_BODY_LENGTH &&
         h->content_length > ex->response_body_max) {
-        proxy_fail(c, 502, false);
+        proxy_fail(d, 502, false);
         return false;
     }
 
@@ -670,7 +610,7 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
     f.cap = h->nfields + 12;
     f.v = dw_arena_alloc(a, sizeof *f.v * f.cap);
     if (!f.v) {
-        proxy_fail(c, 502, false);
+        proxy_fail(d, 502, false);
         return false;
     }
     dw_str_t conn_tokens = DW_STR_NULL;
@@ -683,96 +623,75 @@ static bool on_response_head(dw_conn_t *c, const dw_h1_head_t *h)
         if (dw_h1_is_hop_by_hop(n) && !keep_upgrade) continue;
         if (dw_str_caseeq_c(n, "Content-Length")) continue;
         if (conn_tokens.len && dw_h1_list_has(conn_tokens, n) && !keep_upgrade) continue;
-        if (!copy_header_allowed(ex->copy_headers, n)) continue;
+        if (!dw_proxy_copy_header_allowed(ex->copy_headers, n)) continue;
         /* views into the upstream buffer: the head is serialised below, before it is reused */
         f.v[f.n++] = (dw_field_t){n, h->fields[i].value};
     }
-    if (px->set_cookie && px->be) {
-        char *ck = dw_arena_sprintf(a,
-                                    "_dwaar_sticky=%016llx; Path=/; HttpOnly; SameSite=Lax; "
-                                    "Max-Age=86400",
-                                    (unsigned long long)px->be->cookie_hash);
-        dw_fields_add(a, &f, DW_STR("Set-Cookie"), dw_str_c(ck));
-    }
+    if (px->set_cookie && px->be) dw_proxy_add_sticky_cookie(a, &f, px->be);
     dw_pipeline_finish_headers(ex, &f, px->cfg->header_down.n ? &px->cfg->header_down : NULL);
 
-    dw_buf_t *b = &c->wbuf;
-    dw_conn_append_status_line(b, h->status);
-    dw_conn_append_fields(b, &f);
     ex->sent_status = h->status;
     ex->bytes_sent = 0;
     if (tunnel) {
-        dw_buf_append_c(b, "Connection: upgrade\r\n\r\n");
         px->tunnel = true;
-        px->head_queued = true; /* no write timeout: a tunnel lives as long as its peers */
-        return true;
+        px->head_queued = true;
+        return d->ops->resp_head(d, 101, &f, -1, false) == 0 || (proxy_fail(d, 502, false), false);
     }
-    if (!c->bdone) c->want_close = true; /* the rest of the request body is not read */
-    if (u->bkind == DW_H1_BODY_LENGTH) {
-        append_content_length(b, u->bleft);
-    } else if (u->bkind == DW_H1_BODY_NONE) {
-        if (!no_body || head_req) {
-            if (h->body == DW_H1_BODY_LENGTH)
-                append_content_length(b, h->content_length);
-            else if (!head_req)
-                dw_buf_append_c(b, "Content-Length: 0\r\n");
-        }
-    } else if (c->is_http10) {
-        px->out_close = true;
-        c->want_close = true;
-    } else {
-        px->out_chunked = true;
-        dw_buf_append_c(b, "Transfer-Encoding: chunked\r\n");
+    int64_t length = -1;
+    bool has_body = u->bkind != DW_H1_BODY_NONE;
+    if (u->bkind == DW_H1_BODY_LENGTH)
+        length = (int64_t)u->bleft;
+    else if (u->bkind == DW_H1_BODY_NONE && (!no_body || head_req)) {
+        if (h->body == DW_H1_BODY_LENGTH)
+            length = (int64_t)h->content_length;
+        else if (!head_req)
+            length = 0;
     }
-    if (c->want_close)
-        dw_buf_append_c(b, "Connection: close\r\n");
-    else if (c->is_http10)
-        dw_buf_append_c(b, "Connection: keep-alive\r\n");
-    dw_buf_append(b, "\r\n", 2);
+    if (d->ops->resp_head(d, h->status, &f, length, has_body) < 0) {
+        proxy_fail(d, 502, false);
+        return false;
+    }
     px->head_queued = true;
-    dw_conn_response_started(c);
     if (u->bkind == DW_H1_BODY_NONE) px->done = true;
     return true;
 }
 
 /* Ends the exchange once the response is complete and written. */
-static void proxy_finish(dw_conn_t *c)
+static void proxy_finish(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
-    dw_upconn_t *u = c->up;
+    dw_proxy_t *px = d->px;
+    dw_upconn_t *u = d->up;
     bool reusable = u && u->keepalive && px->req_sent && u->rpos == u->rlen;
-    proxy_release_upstream(c, reusable);
+    proxy_release_upstream(d, reusable);
     proxy_release_backend(px);
     if (px->retry_timer) dw_timer_free(px->retry_timer);
-    c->px = NULL;
-    if (c->want_close) {
-        shutdown(c->fd, SHUT_WR);
-        dw_conn_close(c);
-        return;
-    }
-    dw_conn_request_done(c);
+    d->px = NULL;
+    if (px->broken)
+        d->ops->abort(d);
+    else
+        d->ops->done(d);
 }
 
 /* Moves response body bytes from the upstream buffer to the client output. Returns false when
  * the connection was closed (the caller must not touch c again). */
-static bool queue_body(dw_conn_t *c)
+static bool queue_body(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
-    dw_upconn_t *u = c->up;
-    while (!px->done && u->rpos < u->rlen && c->dlen == 0 && c->wbuf.len < UP_PENDING_MAX) {
+    dw_proxy_t *px = d->px;
+    dw_upconn_t *u = d->up;
+    while (!px->done && u->rpos < u->rlen && !down_busy(d)) {
         const char *p = u->rbuf + u->rpos;
         size_t avail = u->rlen - u->rpos;
         dw_str_t data = DW_STR_NULL;
         if (u->bkind == DW_H1_BODY_CHUNKED) {
             size_t used = 0;
             dw_h1_chunk_rc_t rc =
-                dw_h1_chunked_decode(&u->chunk, &c->w->cur->snap->limits, p, avail, &used, &data);
+                dw_h1_chunked_decode(&u->chunk, &d->w->cur->snap->limits, p, avail, &used, &data);
             u->rpos += used;
             if (rc == DW_H1_CHUNK_ERROR) {
                 px->done = true;
                 u->keepalive = false;
-                c->want_close = true;
-                px->out_chunked = false; /* never complete a broken body */
+                d->want_close = true;
+                px->broken = true; /* never complete a broken body */
                 return true;
             }
             if (rc == DW_H1_CHUNK_DONE) px->done = true;
@@ -788,37 +707,29 @@ static bool queue_body(dw_conn_t *c)
         }
         if (data.len) {
             px->resp_bytes += data.len;
-            c->ex->bytes_sent = px->resp_bytes;
-            if (c->ex->response_body_max && px->resp_bytes > c->ex->response_body_max) {
+            d->ex->bytes_sent = px->resp_bytes;
+            if (d->ex->response_body_max && px->resp_bytes > d->ex->response_body_max) {
                 /* over response_body_limit after the head went out: abort, never truncate
                  * silently into a complete-looking body */
                 px->in_pump = false;
-                dw_conn_close(c);
+                d->ops->abort(d);
                 return false;
             }
-            if (px->out_chunked) {
-                dw_buf_append_hex(&c->wbuf, data.len);
-                dw_buf_append(&c->wbuf, "\r\n", 2);
-                dw_buf_append(&c->wbuf, data.ptr, data.len);
-                dw_buf_append(&c->wbuf, "\r\n", 2);
-            } else {
-                c->dptr = data.ptr, c->dlen = data.len; /* straight from the upstream buffer */
-            }
+            if (d->ops->resp_data(d, data.ptr, data.len)) px->borrowed = true;
         }
-        if (px->done && px->out_chunked) dw_buf_append(&c->wbuf, "0\r\n\r\n", 5);
+        if (px->done) d->ops->resp_end(d, NULL);
     }
-    if (u->rpos == u->rlen && c->dlen == 0) u->rpos = u->rlen = 0;
+    if (u->rpos == u->rlen && !px->borrowed) u->rpos = u->rlen = 0;
     return true;
 }
 
 static int up_write_pending(dw_upconn_t *u)
 {
     while (u->wbuf.len > u->woff) {
-        ssize_t n = send(u->fd, u->wbuf.data + u->woff, u->wbuf.len - u->woff, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
-            return -1;
-        }
+        struct iovec iov = {u->wbuf.data + u->woff, u->wbuf.len - u->woff};
+        ssize_t n = dw_tport_writev(&u->tp, &iov, 1);
+        if (n == DW_TPORT_AGAIN) return 0;
+        if (n < 0) return -1;
         u->woff += (size_t)n;
     }
     u->woff = 0;
@@ -827,98 +738,101 @@ static int up_write_pending(dw_upconn_t *u)
 }
 
 /* Sets socket interest for both sides from the exchange state. */
-static void proxy_interest(dw_conn_t *c)
+static void proxy_interest(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
-    dw_upconn_t *u = c->up;
+    dw_proxy_t *px = d->px;
+    dw_upconn_t *u = d->up;
     if (!px) return;
     if (u) {
+        if (u->state == U_TLS) goto client; /* the handshake sets its own interest */
         bool up_write = u->state == U_CONNECTING || u->wbuf.len > u->woff;
-        bool up_read = u->state != U_CONNECTING && !px->done &&
-                       dw_conn_out_pending(c) < UP_PENDING_MAX && c->dlen == 0 && u->rlen < u->rcap;
-        dw_io_want(u->io, up_read, up_write);
+        bool up_read = u->state != U_CONNECTING && !px->done && !down_busy(d) && u->rlen < u->rcap;
+        dw_io_want(u->tp.io, up_read, up_write);
     }
-    dw_conn_update_interest(c);
+client:
+    d->ops->update_interest(d);
 }
 
-bool dw_proxy_wants_client_read(const dw_conn_t *c)
+bool dw_proxy_wants_client_read(const dw_down_t *d)
 {
-    const dw_proxy_t *px = c->px;
-    const dw_upconn_t *u = c->up;
-    if (!px || !u || c->bdone || u->state == U_CONNECTING) return false;
+    if (d->h2s) return dw_proxy_h2_wants_client_read(d);
+    const dw_proxy_t *px = d->px;
+    const dw_upconn_t *u = d->up;
+    if (!px || !u || d->bdone || up_opening(u)) return false;
     return u->wbuf.len - u->woff < UP_PENDING_MAX;
 }
 
 /* Drives the exchange as far as the sockets allow. Iterative: never recurses through the
  * write callbacks (a 1 GB body would otherwise nest calls). */
-static void proxy_pump(dw_conn_t *c)
+static void proxy_pump(dw_down_t *d)
 {
-    dw_proxy_t *px = c->px;
+    dw_proxy_t *px = d->px;
     if (!px || px->in_pump) return;
     px->in_pump = true;
     for (;;) {
-        dw_upconn_t *u = c->up;
+        dw_upconn_t *u = d->up;
         if (!u) break;
         /* 1. request bytes to the upstream */
-        if (u->state != U_CONNECTING && !px->req_sent) {
-            if (!c->bdone && u->wbuf.len - u->woff < UP_PENDING_MAX) {
-                int rc = pull_request_body(c);
+        if (!up_opening(u) && !px->req_sent) {
+            if (!d->bdone && u->wbuf.len - u->woff < UP_PENDING_MAX) {
+                int rc = pull_request_body(d);
                 if (rc < 0) {
                     px->in_pump = false;
                     if (rc == -2 && !px->head_queued) {
-                        proxy_release_upstream(c, false);
+                        proxy_release_upstream(d, false);
                         proxy_release_backend(px);
-                        c->px = NULL;
-                        c->want_close = true;
-                        dw_pipeline_error(c->ex, 413, DW_STR_NULL);
-                        dw_h1_send_generated(c);
+                        d->px = NULL;
+                        d->want_close = true;
+                        dw_pipeline_error(d->ex, 413, DW_STR_NULL);
+                        d->ops->send_generated(d);
                         return;
                     }
-                    dw_conn_close(c);
+                    d->ops->abort(d);
                     return;
                 }
             }
             int wr = up_write_pending(u);
             if (wr < 0) {
                 px->in_pump = false;
-                proxy_fail(c, 502, false);
+                proxy_fail(d, 502, false);
                 return;
             }
-            if (wr == 1 && c->bdone) {
+            if (wr == 1 && d->bdone) {
                 px->req_sent = true;
                 if (u->state == U_SENDING) u->state = U_HEAD;
             }
-            if (wr == 1 && !c->bdone) {
-                ssize_t n = dw_conn_read_more(c);
+            if (wr == 1 && !d->bdone) {
+                ssize_t n = d->ops->body_read(d);
                 if (n > 0) continue;
                 if (n == 0 || n == -1) {
                     /* the client went away mid-body: never complete the request */
                     px->in_pump = false;
-                    dw_conn_close(c);
+                    d->ops->abort(d);
                     return;
                 }
             }
         }
         /* 2. response bytes from the upstream */
-        if (u->state == U_CONNECTING) break;
+        if (up_opening(u)) break;
         if (px->tunnel) break;
-        if (px->head_queued && !px->done && !queue_body(c)) return; /* c is gone */
-        int cw = dw_conn_write_pending(c);
+        if (px->head_queued && !px->done && !queue_body(d)) return; /* c is gone */
+        int cw = d->ops->flush(d);
         if (cw < 0) {
             px->in_pump = false;
-            dw_conn_close(c);
+            d->ops->abort(d);
             return;
         }
+        if (cw == 1) px->borrowed = false;
         if (px->done && cw == 1) {
             px->in_pump = false;
-            proxy_finish(c);
+            proxy_finish(d);
             return;
         }
-        if (cw == 0 || c->dlen) break; /* client is slow: wait for it */
+        if (cw == 0 || px->borrowed) break; /* client is slow: wait for it */
         if (px->head_queued && u->rpos < u->rlen) continue;
         if (!u->readable) break;
         if (u->rlen == u->rcap) u->rlen = u->rpos = 0;
-        ssize_t n = recv(u->fd, u->rbuf + u->rlen, u->rcap - u->rlen, 0);
+        ssize_t n = dw_tport_recv(&u->tp, u->rbuf + u->rlen, u->rcap - u->rlen);
         if (n > 0) {
             u->rlen += (size_t)n;
             px->head_seen = true;
@@ -929,7 +843,7 @@ static void proxy_pump(dw_conn_t *c)
                 dw_h1_rc_t rc;
                 for (;;) {
                     rc = dw_h1_parse_response(u->rbuf + u->rpos, u->rlen - u->rpos,
-                                              &c->w->cur->snap->limits, &u->scan, fields, &h);
+                                              &d->w->cur->snap->limits, &u->scan, fields, &h);
                     if (rc != DW_H1_OK || h.status >= 200 || h.status == 101) break;
                     u->rpos += h.head_len; /* an interim 1xx: skip it */
                     u->scan = (dw_h1_scan_t){0};
@@ -938,33 +852,34 @@ static void proxy_pump(dw_conn_t *c)
                     px->in_pump = false;
                     px->head_seen = false;
                     u->keepalive = false;
-                    proxy_fail(c, 502, false);
+                    proxy_fail(d, 502, false);
                     return;
                 }
                 if (rc == DW_H1_INCOMPLETE) {
                     if (u->rlen == u->rcap) {
                         px->in_pump = false;
-                        proxy_fail(c, 502, false);
+                        proxy_fail(d, 502, false);
                         return;
                     }
                     continue;
                 }
-                if (h.status == 101 && !c->upgrade) {
+                if (h.status == 101 && !d->upgrade) {
                     px->in_pump = false;
-                    proxy_fail(c, 502, false);
+                    proxy_fail(d, 502, false);
                     return;
                 }
-                if (!on_response_head(c, &h)) {
+                if (!on_response_head(d, &h)) {
                     return; /* handed to a generated response or failed */
                 }
                 u->rpos += h.head_len;
                 u->state = U_BODY;
                 if (px->tunnel) {
                     px->in_pump = false;
+                    dw_conn_t *c = dw_conn_of(d); /* only HTTP/1.1 clients upgrade */
                     c->state = C_TUNNEL;
                     u->state = U_TUNNEL;
                     dw_timer_stop(u->timer);
-                    dw_conn_timer_body_done(c);
+                    d->ops->body_done(d);
                     tunnel_pump(c);
                     return;
                 }
@@ -977,87 +892,132 @@ static void proxy_pump(dw_conn_t *c)
                 px->in_pump = false;
                 bool any = px->head_seen;
                 px->head_seen = any && u->rlen > 0;
-                proxy_fail(c, 502, false);
+                proxy_fail(d, 502, false);
                 return;
             }
             u->keepalive = false;
             if (u->bkind == DW_H1_BODY_CLOSE) {
                 px->done = true;
-                if (px->out_chunked) dw_buf_append(&c->wbuf, "0\r\n\r\n", 5);
+                d->ops->resp_end(d, NULL);
                 continue;
             }
             /* truncated body: abort the client, never complete it */
             px->in_pump = false;
-            dw_conn_close(c);
+            d->ops->abort(d);
             return;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        if (n == DW_TPORT_AGAIN) {
             u->readable = false;
             break;
         }
         px->in_pump = false;
         if (!px->head_queued) {
-            proxy_fail(c, 502, false);
+            proxy_fail(d, 502, false);
             return;
         }
-        dw_conn_close(c);
+        d->ops->abort(d);
         return;
     }
     px->in_pump = false;
-    proxy_interest(c);
+    proxy_interest(d);
 }
 
-void dw_proxy_client_readable(dw_conn_t *c)
+void dw_proxy_client_readable(dw_down_t *d)
 {
-    if (!c->px || !c->up) {
-        dw_conn_update_interest(c);
+    if (d->h2s) {
+        dw_proxy_h2_client_readable(d);
         return;
     }
-    ssize_t n = dw_conn_read_more(c);
+    if (!d->px || !d->up) {
+        d->ops->update_interest(d);
+        return;
+    }
+    ssize_t n = d->ops->body_read(d);
     if (n == 0 || n == -1) {
-        dw_conn_close(c);
+        d->ops->abort(d);
         return;
     }
-    proxy_pump(c);
+    proxy_pump(d);
 }
 
-void dw_proxy_client_drained(dw_conn_t *c)
+void dw_proxy_client_drained(dw_down_t *d)
 {
-    proxy_pump(c);
+    if (d->h2s) {
+        dw_proxy_h2_client_drained(d);
+        return;
+    }
+    proxy_pump(d);
+}
+
+/* The connection can carry the request: the response timeout starts. */
+static void up_ready(dw_down_t *d, dw_upconn_t *u)
+{
+    u->state = U_SENDING;
+    if (d->ex->log_on) d->ex->up_start_us = dw_pipeline_now_us();
+    dw_timer_start(u->timer,
+                   d->px->cfg->response_timeout_ms ? d->px->cfg->response_timeout_ms : 30000);
+}
+
+/* Drives the upstream TLS handshake (verification is always on, spec 20 §1.11). Returns true
+ * when it completed; false when it waits or failed (the exchange was handed to proxy_fail). */
+static bool up_tls_handshake(dw_down_t *d, dw_upconn_t *u)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(u->tp.ssl);
+    if (rc == 1) {
+        up_ready(d, u);
+        return true;
+    }
+    switch (SSL_get_error(u->tp.ssl, rc)) {
+    case SSL_ERROR_WANT_READ: dw_io_want(u->tp.io, true, false); return false;
+    case SSL_ERROR_WANT_WRITE: dw_io_want(u->tp.io, false, true); return false;
+    default: {
+        char why[200];
+        long vr = SSL_get_verify_result(u->tp.ssl);
+        if (vr != X509_V_OK)
+            snprintf(why, sizeof why, "certificate verification failed: %s",
+                     X509_verify_cert_error_string(vr));
+        else
+            dw_tls_error_string(why, sizeof why);
+        DW_WARN("proxy", "TLS to upstream %s failed: %s", d->px->be ? d->px->be->label : "?", why);
+        proxy_fail(d, 502, false);
+        return false;
+    }
+    }
 }
 
 static void up_timer_cb(void *arg)
 {
     dw_upconn_t *u = arg;
-    dw_conn_t *c = u->c;
-    if (!c) {
+    dw_down_t *d = u->d;
+    if (!d) {
         idle_drop(u); /* idle for UP_IDLE_TIMEOUT_MS */
         return;
     }
-    dw_proxy_t *px = c->px;
-    if (u->state == U_CONNECTING) {
-        proxy_fail(c, 502, true);
+    dw_proxy_t *px = d->px;
+    if (up_opening(u)) {
+        proxy_fail(d, 502, true); /* dial_timeout covers the TLS handshake too */
         return;
     }
     if (px && !px->head_queued) {
         px->head_seen = true; /* a timeout is not a stale pooled connection: no replay */
-        proxy_fail(c, 504, false);
+        proxy_fail(d, 504, false);
         return;
     }
-    dw_conn_close(c);
+    d->ops->abort(d);
 }
 
 static void up_on_io(int fd, int events, void *arg)
 {
     (void)fd;
     dw_upconn_t *u = arg;
-    dw_conn_t *c = u->c;
-    if (!c) {
+    dw_down_t *d = u->d;
+    if (!d) {
         idle_drop(u); /* idle: the upstream closed it or sent something unexpected */
         return;
     }
     if (u->state == U_TUNNEL) {
-        tunnel_pump(c);
+        tunnel_pump(dw_conn_of(d));
         return;
     }
     if (events & DW_IO_READ) u->readable = true;
@@ -1065,25 +1025,27 @@ static void up_on_io(int fd, int events, void *arg)
         if (!(events & DW_IO_WRITE)) return;
         int err = 0;
         socklen_t len = sizeof err;
-        getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        getsockopt(u->tp.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) {
-            proxy_fail(c, 502, true);
+            proxy_fail(d, 502, true);
             return;
         }
-        u->state = U_SENDING;
-        if (c->ex->log_on) c->ex->up_start_us = dw_pipeline_now_us();
-        dw_timer_start(u->timer,
-                       c->px->cfg->response_timeout_ms ? c->px->cfg->response_timeout_ms : 30000);
+        if (u->tp.ssl) {
+            u->state = U_TLS;
+        } else {
+            up_ready(d, u);
+        }
     }
-    proxy_pump(c);
+    if (u->state == U_TLS && !up_tls_handshake(d, u)) return;
+    proxy_pump(d);
 }
 
 /* --- tunnels (WebSocket and other upgrades) -------------------------------------------------- */
 
 bool dw_tunnel_wants_client_read(const dw_conn_t *c)
 {
-    const dw_upconn_t *u = c->up;
-    return u && c->px && !c->px->t_client_eof && u->wbuf.len - u->woff < UP_PENDING_MAX;
+    const dw_upconn_t *u = c->d.up;
+    return u && c->d.px && !c->d.px->t_client_eof && u->wbuf.len - u->woff < UP_PENDING_MAX;
 }
 
 void dw_tunnel_drained(dw_conn_t *c)
@@ -1097,10 +1059,10 @@ void dw_tunnel_client_io(dw_conn_t *c, int events)
     tunnel_pump(c);
 }
 
-/* One read from fd into dst: 1 = progress (bytes or EOF), 0 = nothing yet, -1 = error. */
-static int tunnel_move(int fd, char *tmp, dw_buf_t *dst, bool *eof)
+/* One read from t into dst: 1 = progress (bytes or EOF), 0 = nothing yet, -1 = error. */
+static int tunnel_move(dw_tport_t *t, char *tmp, dw_buf_t *dst, bool *eof)
 {
-    ssize_t n = recv(fd, tmp, 65536, 0);
+    ssize_t n = dw_tport_recv(t, tmp, 65536);
     if (n > 0) {
         dw_buf_append(dst, tmp, (size_t)n);
         return 1;
@@ -1109,13 +1071,13 @@ static int tunnel_move(int fd, char *tmp, dw_buf_t *dst, bool *eof)
         *eof = true;
         return 1;
     }
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    return n == DW_TPORT_AGAIN ? 0 : -1;
 }
 
 static void tunnel_pump(dw_conn_t *c)
 {
-    dw_proxy_t *px = c->px;
-    dw_upconn_t *u = c->up;
+    dw_proxy_t *px = c->d.px;
+    dw_upconn_t *u = c->d.up;
     if (!px || !u || px->in_pump) return;
     px->in_pump = true;
     /* bytes that arrived with the heads */
@@ -1134,12 +1096,12 @@ static void tunnel_pump(dw_conn_t *c)
         int uw = up_write_pending(u);
         if (cw < 0 || uw < 0) goto done;
         if (!px->t_client_eof && u->wbuf.len - u->woff < UP_PENDING_MAX) {
-            int rc = tunnel_move(c->fd, tmp, &u->wbuf, &px->t_client_eof);
+            int rc = tunnel_move(&c->tp, tmp, &u->wbuf, &px->t_client_eof);
             if (rc < 0) goto done;
             progress |= rc;
         }
         if (!px->t_up_eof && c->wbuf.len - c->woff < UP_PENDING_MAX) {
-            int rc = tunnel_move(u->fd, tmp, &c->wbuf, &px->t_up_eof);
+            int rc = tunnel_move(&u->tp, tmp, &c->wbuf, &px->t_up_eof);
             if (rc < 0) goto done;
             progress |= rc;
         }
@@ -1149,8 +1111,10 @@ static void tunnel_pump(dw_conn_t *c)
         goto done;
     }
     px->in_pump = false;
-    dw_io_want(u->io, !px->t_up_eof && c->wbuf.len - c->woff<UP_PENDING_MAX, u->wbuf.len> u->woff);
-    dw_io_want(c->io, dw_tunnel_wants_client_read(c), c->wbuf.len > c->woff);
+    dw_io_want(u->tp.io,
+               !px->t_up_eof && c->wbuf.len - c->woff<UP_PENDING_MAX, u->wbuf.len> u->woff);
+    dw_io_want(c->tp.io, dw_tunnel_wants_client_read(c), c->wbuf.len > c->woff);
+    if (dw_tunnel_wants_client_read(c)) dw_tport_kick(&c->tp);
     return;
 done:
     px->in_pump = false;

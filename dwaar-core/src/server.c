@@ -8,6 +8,7 @@
 #include <dwaar/base/time.h>
 #include <dwaar/core/server.h>
 #include <dwaar/log/batcher.h>
+#include <dwaar/tls/tls.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -40,7 +41,18 @@ typedef struct dw_server {
     char *first_error;      /* the first snapshot did not compile (single host: fatal) */
     bool stopping;
     int exit_code;
+    dw_tls_server_t *tls;     /* shared by every worker's TLS listeners */
+    dw_timer_t *ticket_timer; /* rotates the session ticket keys */
 } dw_server_t;
+
+#define TICKET_ROTATE_MS (12u * 3600u * 1000u)
+
+static void rotate_tickets(void *arg)
+{
+    dw_server_t *s = arg;
+    dw_tls_server_rotate_tickets(s->tls);
+    dw_timer_start(s->ticket_timer, TICKET_ROTATE_MS);
+}
 
 /* --- snapshot references held by a worker ---------------------------------------------------- */
 
@@ -95,7 +107,7 @@ static void listener_on_io(int fd, int events, void *arg)
         } else {
             memset(&ss, 0, sizeof ss);
         }
-        dw_h1_accept(l->w, cfd, &ss, l->port, l->key);
+        dw_h1_accept(l->w, cfd, &ss, l->port, l->key, l->tls);
     }
 }
 
@@ -178,7 +190,10 @@ static int reconcile_listeners(dw_worker_t *w, const dw_snapshot_t *snap)
         dw_rt_listen_key(ls, key, sizeof key);
         bool have = false;
         for (size_t k = 0; k < w->nlisteners; k++)
-            if (strcmp(w->listeners[k]->key, key) == 0) w->listeners[k]->keep = have = true;
+            if (strcmp(w->listeners[k]->key, key) == 0) {
+                w->listeners[k]->keep = have = true;
+                w->listeners[k]->tls = ls->tls; /* a reload may turn TLS on or off */
+            }
         if (have) continue;
         char err[256];
         int fd = open_listener(ls, !ls->unix_path, err, sizeof err);
@@ -196,6 +211,7 @@ static int reconcile_listeners(dw_worker_t *w, const dw_snapshot_t *snap)
         }
         l->fd = fd;
         l->port = ls->port;
+        l->tls = ls->tls;
         l->w = w;
         l->keep = true;
         snprintf(l->key, sizeof l->key, "%s", key);
@@ -297,9 +313,11 @@ static void stop_poll(void *arg)
         stop_st.t = dw_timer_new(w->loop, stop_poll, w);
         uint64_t drain = w->cur->snap->cfg->global.drain_timeout_ms;
         stop_st.deadline = dw_time_mono_ms() + drain;
+        dw_h2_stop(w);
     }
-    if (w->nconns == 0 || dw_time_mono_ms() >= stop_st.deadline) {
+    if ((w->nconns == 0 && w->nh2conns == 0) || dw_time_mono_ms() >= stop_st.deadline) {
         dw_h1_close_all(w);
+        dw_h2_close_all(w);
         dw_loop_break(w->loop);
         return;
     }
@@ -321,7 +339,9 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&s->start_lock);
     dw_loop_run(w->loop);
     dw_h1_close_all(w);
+    dw_h2_close_all(w);
     dw_upstream_idle_close_all(w);
+    dw_proxy_h2_close_all(w);
     close_listeners(w);
     if (w->alog) dw_log_batcher_free(w->alog); /* flushes what is pending */
     w->alog = NULL;
@@ -482,6 +502,14 @@ int dw_server_run(const dw_server_opts_t *opts)
         return 1;
     }
     urcu_memb_register_thread();
+    dw_err_t terr = {0};
+    s->tls = dw_tls_server_new(&terr);
+    if (!s->tls) {
+        fprintf(stderr, "error: TLS: %s\n", terr.msg);
+        return 1;
+    }
+    s->ticket_timer = dw_timer_new(s->loop, rotate_tickets, s);
+    if (s->ticket_timer) dw_timer_start(s->ticket_timer, TICKET_ROTATE_MS);
     s->health = dw_health_start(snap);
     for (unsigned i = 0; i < n; i++) {
         dw_worker_t *w = &s->workers[i];
@@ -491,6 +519,8 @@ int dw_server_run(const dw_server_opts_t *opts)
         w->wake = w->loop ? dw_async_new(w->loop, worker_wake, w) : NULL;
         w->scratch = malloc(65536);
         dw_strmap_init(&w->idle, false);
+        dw_strmap_init(&w->h2up, false);
+        w->tls_server = s->tls;
         if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || !w->rng)
             w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)w;
         if (!w->loop || !w->wake || !w->scratch ||
@@ -517,9 +547,10 @@ int dw_server_run(const dw_server_opts_t *opts)
         for (size_t i = 0; i < snap->nlistens; i++) {
             const dw_rt_listen_t *l = &snap->listens[i];
             if (l->unix_path)
-                DW_INFO("server", "serving HTTP on unix/%s", l->unix_path);
+                DW_INFO("server", "serving %s on unix/%s", l->tls ? "HTTPS" : "HTTP", l->unix_path);
             else
-                DW_INFO("server", "serving HTTP on %s:%u", l->host[0] ? l->host : "*", l->port);
+                DW_INFO("server", "serving %s on %s:%u", l->tls ? "HTTPS" : "HTTP",
+                        l->host[0] ? l->host : "*", l->port);
         }
         /* from here on the agent publishes; one that arrived while the workers started goes
          * out first, under the lock, so publications never overtake each other */
@@ -540,9 +571,12 @@ int dw_server_run(const dw_server_opts_t *opts)
         dw_async_free(w->wake);
         dw_loop_free(w->loop);
         dw_strmap_deinit(&w->idle);
+        dw_strmap_deinit(&w->h2up);
         free(w->listeners);
         free(w->scratch);
     }
+    if (s->ticket_timer) dw_timer_free(s->ticket_timer);
+    dw_tls_server_free(s->tls);
     dw_signal_free(sig_hup);
     dw_signal_free(sig_term);
     dw_signal_free(sig_int);

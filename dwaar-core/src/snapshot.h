@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 struct dw_pool;
+struct dw_tls_certset;
 
 /* A compiled block (site, handle, handle_path, route, handle_errors): the directives in the
  * order §4.2 runs them. */
@@ -28,6 +29,7 @@ typedef struct dw_rt_block {
     size_t nfamily;
     dw_rt_dir_t *terminals; /* rank 9: with matcher first, then without (stable) */
     size_t nterminals;
+    bool grpc; /* a bare `grpc` marks the block: its reverse_proxy speaks HTTP/2 (§6.2) */
 } dw_rt_block_t;
 
 typedef struct dw_rt_errblock {
@@ -63,6 +65,7 @@ typedef struct dw_rt_port {
 typedef struct dw_rt_listen {
     char host[64]; /* IP literal or "" = all (dual stack) */
     uint16_t port;
+    bool tls;
     char *unix_path; /* bind unix// */
 } dw_rt_listen_t;
 
@@ -78,6 +81,13 @@ typedef struct dw_snapshot {
     size_t nlistens, listens_cap;
     struct dw_pool **pools; /* every reverse_proxy's pool, for the health service */
     size_t npools, pools_cap;
+    /* TLS (spec 20 §1): the certificates handshakes choose from (NULL = no TLS site), and the
+     * HTTP->HTTPS redirects of §1.9 served on http_port: TLS host -> the port to redirect to
+     * (a uint16_t stored in the pointer) */
+    struct dw_tls_certset *certs;
+    bool redirects;
+    uint16_t http_port;
+    dw_strmap_t https_exact, https_wild;
 } dw_snapshot_t;
 
 /* Compiles cfg (taking ownership of it, also on failure). */
@@ -90,6 +100,9 @@ void dw_snapshot_unref(dw_snapshot_t *s);
  * NULL when none. */
 const dw_rt_site_t *dw_snapshot_select(const dw_snapshot_t *s, uint16_t port, dw_str_t host,
                                        const char *listener);
+/* §1.9: the HTTPS port a plain request for host on http_port is redirected to, or 0 when the
+ * request is not redirected (no TLS site for host, or a plain site answers it there). */
+uint16_t dw_snapshot_https_redirect(const dw_snapshot_t *s, dw_str_t host, const char *listener);
 /* "host|port|unix-path": identifies a listening address across snapshots. */
 void dw_rt_listen_key(const dw_rt_listen_t *ls, char *out, size_t n);
 

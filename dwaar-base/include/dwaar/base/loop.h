@@ -32,6 +32,9 @@ void dw_loop_break(dw_loop_t *l);
 /* A persistent fd watcher; interest is set with dw_io_want (level-triggered). */
 dw_io_t *dw_io_new(dw_loop_t *l, int fd, dw_io_cb cb, void *arg);
 void dw_io_want(dw_io_t *io, bool read, bool write);
+/* Runs the callback once on the next loop turn with these events, whatever the fd says (TLS
+ * may hold bytes the socket no longer signals). */
+void dw_io_activate(dw_io_t *io, int events);
 /* The read interest currently registered. */
 bool dw_io_reading(const dw_io_t *io);
 void dw_io_free(dw_io_t *io);
