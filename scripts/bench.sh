@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/bench.sh BUILD_DIR: runs the benchmarks built in BUILD_DIR (it builds nothing; use
 # a Release build, `make bench` does) and prints one table per section. Each section is a
-# function below; add new ones to SECTIONS.
+# function below; add new ones to SECTIONS. BENCH_SECTIONS="bench_tls bench_proxy" (or
+# "tls proxy") runs only those sections, in that order.
+# shellcheck disable=SC2317 # the section functions are called through "$s"
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -45,7 +47,30 @@ bench_control() {
     /usr/bin/python3 "$(dirname "$0")/../bench/control_bench.py" "$build"
 }
 
-SECTIONS=(bench_config bench_control bench_proxy)
+# TLS termination, dwaar vs nginx: HTTPS/HTTP/2 under h2load (100 connections x 10 streams) and
+# HTTPS/1.1 with a new connection and full handshake per request under wrk (bench/tls_bench.sh;
+# needs nginx-light, nghttp2-client and wrk; BENCH_* variables tune it, see the script's header).
+bench_tls() {
+    section "tls: dwaar vs nginx, HTTPS/HTTP/2 (h2load) and HTTPS/1.1 new connection per request (wrk)"
+    if grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$build/CMakeCache.txt" 2>/dev/null; then :; else
+        echo "note: $build is not a Release build; dwaar's figures are not representative"
+    fi
+    "$(dirname "$0")/../bench/tls_bench.sh" "$build/dwaar-ingress/dwaar"
+}
+
+SECTIONS=(bench_config bench_control bench_proxy bench_tls)
+if [ -n "${BENCH_SECTIONS:-}" ]; then # names with or without the bench_ prefix
+    want=()
+    for s in ${BENCH_SECTIONS}; do
+        s=bench_${s#bench_}
+        if [[ " ${SECTIONS[*]} " != *" $s "* ]]; then
+            echo "unknown section '${s#bench_}' in BENCH_SECTIONS (known: ${SECTIONS[*]})" >&2
+            exit 2
+        fi
+        want+=("$s")
+    done
+    SECTIONS=("${want[@]}")
+fi
 
 rc=0
 for s in "${SECTIONS[@]}"; do
