@@ -979,22 +979,33 @@ static nghttp2_session_callbacks *make_callbacks(void)
 
 /* Moves frames from nghttp2 to the socket until nghttp2 has nothing more or the socket is full.
  * Returns 0, or -1 when the connection failed. */
+/* Frames nghttp2 has ready go to the output buffer (while less than OUT_HIGH waits) without
+ * writing them: called from the upstream's handlers, so that the responses finished in one
+ * loop turn leave in one write (kick_cb) instead of one write each. */
+static int conn_serialize(dw_h2conn_t *c)
+{
+    if (c->woff == c->out.len) {
+        c->woff = 0;
+        dw_buf_reset(&c->out);
+    }
+    while (c->out.len - c->woff < OUT_HIGH) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(c->s, &p);
+        if (n < 0) {
+            DW_DEBUG("http2", "send: %s", nghttp2_strerror((int)n));
+            return -1;
+        }
+        if (n == 0) break;
+        if (dw_buf_append(&c->out, p, (size_t)n) < 0) return -1;
+    }
+    return 0;
+}
+
 static int conn_send(dw_h2conn_t *c)
 {
     for (;;) {
         if (c->woff == c->out.len) {
-            c->woff = 0;
-            dw_buf_reset(&c->out);
-            while (c->out.len < OUT_HIGH) {
-                const uint8_t *p;
-                ssize_t n = nghttp2_session_mem_send(c->s, &p);
-                if (n < 0) {
-                    DW_DEBUG("http2", "send: %s", nghttp2_strerror((int)n));
-                    return -1;
-                }
-                if (n == 0) break;
-                if (dw_buf_append(&c->out, p, (size_t)n) < 0) return -1;
-            }
+            if (conn_serialize(c) < 0) return -1;
             if (c->out.len == 0) return 0;
         }
         struct iovec iov = {c->out.data + c->woff, c->out.len - c->woff};
@@ -1413,16 +1424,11 @@ static int op_flush(dw_down_t *d)
     if (c->dead || st->oom || (st->ng_closed && !st->end_sent)) return -1;
     st->want_drained = false;
     if (c->depth == 0) {
-        /* called from the upstream's handlers: write now */
+        /* called from the upstream's handlers: frame it now, write it on the next turn */
         c->depth++;
-        if (conn_send(c) < 0) c->dead = true;
+        if (conn_serialize(c) < 0) c->dead = true;
         c->depth--;
-        if (c->dead || c->evq || c->closing) {
-            kick(c);
-        } else {
-            conn_update_io(c);
-            conn_stall_check(c);
-        }
+        kick(c);
         if (c->dead) return -1;
     } else {
         wake(c);

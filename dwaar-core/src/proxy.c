@@ -580,10 +580,7 @@ static bool on_response_head(dw_down_t *d, const dw_h1_head_t *h)
     dw_exchange_t *ex = d->ex;
     dw_req_t *r = &ex->req;
     dw_arena_t *a = r->arena;
-    if (ex->log_on && ex->up_start_us) {
-        uint64_t now = dw_pipeline_now_us();
-        ex->up_time_us = now > ex->up_start_us ? now - ex->up_start_us : 0;
-    }
+    dw_proxy_note_head_time(ex);
 
     /* intercept: a listed upstream status is replaced by the directive's answer */
     const dw_cfg_intercept_t *ic = dw_proxy_intercept_for(ex, h->status);

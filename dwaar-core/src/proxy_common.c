@@ -150,3 +150,11 @@ void dw_proxy_answer_error(dw_down_t *d, uint16_t status)
     }
     d->ops->send_generated(d);
 }
+
+void dw_proxy_note_head_time(dw_exchange_t *ex)
+{
+    if (ex->log_on && ex->up_start_us) {
+        uint64_t now = dw_pipeline_now_us();
+        ex->up_time_us = now > ex->up_start_us ? now - ex->up_start_us : 0;
+    }
+}

@@ -39,5 +39,7 @@ int dw_proxy_open_socket(const dw_backend_t *be);
  * proxy again or abort), or the plain error, or for a gRPC request a gRPC status; the exchange
  * is handed on through d's operations. */
 void dw_proxy_answer_error(dw_down_t *d, uint16_t status);
+/* The upstream response head arrived: the request log's upstream_response_time. */
+void dw_proxy_note_head_time(dw_exchange_t *ex);
 
 #endif

@@ -605,10 +605,7 @@ static void on_response_head(h2s_t *s, bool end_stream)
     dw_exchange_t *ex = d->ex;
     dw_req_t *r = &ex->req;
     dw_arena_t *a = r->arena;
-    if (ex->log_on && ex->up_start_us) {
-        uint64_t now = dw_pipeline_now_us();
-        ex->up_time_us = now > ex->up_start_us ? now - ex->up_start_us : 0;
-    }
+    dw_proxy_note_head_time(ex);
     const dw_cfg_intercept_t *ic = dw_proxy_intercept_for(ex, s->status);
     if (ic) {
         uint16_t st = s->status;
