@@ -42,7 +42,8 @@
 #   BENCH_ROUNDS [1]         runs per scenario and proxy (order alternates each round); the
 #                            round with the median RPS is reported
 #   BENCH_PROXIES ["nginx dwaar"]
-#   BENCH_NGINX_KEEPALIVE [64]  idle upstream connections nginx keeps per worker
+#   BENCH_NGINX_KEEPALIVE [1024] idle upstream connections nginx keeps per worker (dwaar's
+#                               compiled-in cap is 1024 too)
 #   BENCH_KEEP [0]           1: keep the temp dir (configs, logs, raw wrk output)
 #   DWAAR_LOG_LEVEL [warn]   passed to dwaar
 #
@@ -70,7 +71,7 @@ BODIES=${BENCH_BODIES:-small 64k}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-1}
 PROXIES=${BENCH_PROXIES:-nginx dwaar}
-NGINX_KEEPALIVE=${BENCH_NGINX_KEEPALIVE:-64}
+NGINX_KEEPALIVE=${BENCH_NGINX_KEEPALIVE:-1024}
 export DWAAR_LOG_LEVEL=${DWAAR_LOG_LEVEL:-warn}
 
 for v in WORKERS DURATION WARMUP THREADS ROUNDS NGINX_KEEPALIVE; do

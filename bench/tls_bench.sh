@@ -48,7 +48,8 @@
 #   BENCH_THREADS [1]        h2load / wrk threads
 #   BENCH_ROUNDS [1]         runs per scenario and proxy (order alternates); median-RPS round shown
 #   BENCH_PROXIES ["nginx dwaar"]
-#   BENCH_NGINX_KEEPALIVE [64]  idle upstream connections nginx keeps per worker
+#   BENCH_NGINX_KEEPALIVE [1024] idle upstream connections nginx keeps per worker (dwaar's
+#                               compiled-in cap is 1024 too)
 #   BENCH_KEEP [0]           1: keep the temp dir (configs, logs, raw load output)
 #   BENCH_PIN, BENCH_PROXY_CPUS, BENCH_BACKEND_CPUS, BENCH_LOAD_CPUS: as in proxy_bench.sh
 #   DWAAR_LOG_LEVEL [warn]   passed to dwaar
@@ -79,7 +80,7 @@ H1_CONNS=${BENCH_H1_CONNS:-50}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-1}
 PROXIES=${BENCH_PROXIES:-nginx dwaar}
-NGINX_KEEPALIVE=${BENCH_NGINX_KEEPALIVE:-64}
+NGINX_KEEPALIVE=${BENCH_NGINX_KEEPALIVE:-1024}
 export DWAAR_LOG_LEVEL=${DWAAR_LOG_LEVEL:-warn}
 
 for v in WORKERS DURATION WARMUP H2_CLIENTS H2_STREAMS H1_CONNS THREADS ROUNDS NGINX_KEEPALIVE; do
@@ -357,8 +358,8 @@ done
 if [[ " $SCENARIOS " == *" h2 "* && " $PROXIES " == *" nginx "* ]] &&
     [ $((H2_CLIENTS * H2_STREAMS)) -gt $((NGINX_KEEPALIVE * WORKERS)) ]; then
     note "h2 has $((H2_CLIENTS * H2_STREAMS)) requests in flight but nginx keeps at most $NGINX_KEEPALIVE idle" \
-        "upstream connections per worker (dwaar: 64, compiled in), so both close and reopen backend" \
-        "connections under load; BENCH_NGINX_KEEPALIVE raises nginx's limit"
+        "upstream connections per worker (dwaar: 1024, compiled in), so nginx closes and reopens" \
+        "backend connections under load; BENCH_NGINX_KEEPALIVE raises nginx's limit"
 fi
 
 : >"$TMP/results"
