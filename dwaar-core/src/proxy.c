@@ -19,6 +19,10 @@
 
 extern char **environ;
 
+/* The upstream read buffer starts small (most responses fit: 1000 in-flight exchanges at
+ * 32 KiB each were most of the proxy's memory), grows to UP_RBUF once a body fills it, and up
+ * to the head limit for a large head. */
+#define UP_RBUF_MIN        8192u
 #define UP_RBUF            32768u
 #define UP_PENDING_MAX     65536u
 #define UP_IO_TIMEOUT_MS   30000u
@@ -88,8 +92,8 @@ static dw_upconn_t *upconn_new(dw_worker_t *w, int fd, const char *key)
     u->w = w;
     u->tp.fd = fd;
     snprintf(u->key, sizeof u->key, "%s", key);
-    u->rbuf = malloc(UP_RBUF);
-    u->rcap = UP_RBUF;
+    u->rbuf = malloc(UP_RBUF_MIN);
+    u->rcap = UP_RBUF_MIN;
     u->tp.io = dw_io_new(w->loop, fd, up_on_io, u);
     u->timer = dw_timer_new(w->loop, up_timer_cb, u);
     dw_buf_init(&u->wbuf, 0);
@@ -393,13 +397,13 @@ static void proxy_connect(dw_down_t *d)
         u->state = U_SENDING;
         u->reused = true;
         if (!u->rbuf) {
-            u->rbuf = malloc(UP_RBUF);
+            u->rbuf = malloc(UP_RBUF_MIN);
             if (!u->rbuf) {
                 upconn_free(u);
                 proxy_fail(d, 502, false);
                 return;
             }
-            u->rcap = UP_RBUF;
+            u->rcap = UP_RBUF_MIN;
         }
     }
     u->d = d;
@@ -832,7 +836,15 @@ static void proxy_pump(dw_down_t *d)
         if (cw == 0 || px->borrowed) break; /* client is slow: wait for it */
         if (px->head_queued && u->rpos < u->rlen) continue;
         if (!u->readable) break;
-        if (u->rlen == u->rcap) u->rlen = u->rpos = 0;
+        if (u->rlen == u->rcap) {
+            u->rlen = u->rpos = 0;
+            if (u->rcap < UP_RBUF) {
+                /* the body fills the buffer: a larger one costs fewer reads (nothing points
+                 * into it now: the client took every byte) */
+                char *nb = malloc(UP_RBUF);
+                if (nb) free(u->rbuf), u->rbuf = nb, u->rcap = UP_RBUF;
+            }
+        }
         ssize_t n = dw_tport_recv(&u->tp, u->rbuf + u->rlen, u->rcap - u->rlen);
         if (n > 0) {
             u->rlen += (size_t)n;
@@ -858,9 +870,15 @@ static void proxy_pump(dw_down_t *d)
                 }
                 if (rc == DW_H1_INCOMPLETE) {
                     if (u->rlen == u->rcap) {
-                        px->in_pump = false;
-                        proxy_fail(d, 502, false);
-                        return;
+                        /* no view into the buffer exists yet: it may move */
+                        size_t max = d->w->cur->snap->limits.max_head + UP_RBUF_MIN;
+                        char *nb = u->rcap < max ? realloc(u->rbuf, u->rcap * 2) : NULL;
+                        if (!nb) {
+                            px->in_pump = false;
+                            proxy_fail(d, 502, false);
+                            return;
+                        }
+                        u->rbuf = nb, u->rcap *= 2;
                     }
                     continue;
                 }
