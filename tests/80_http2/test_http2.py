@@ -7,6 +7,7 @@ client is still served and that dwaar's RSS stayed bounded."""
 import hashlib
 import json
 import os
+import re
 import signal
 import shutil
 import subprocess
@@ -253,6 +254,36 @@ def test_many_concurrent_streams(site):
                            timeout=120)
         assert "2000 succeeded" in p.stdout, p.stdout + p.stderr
         assert "2000 2xx" in p.stdout
+
+
+# --- nghttp, the reference client ----------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp (nghttp2-client) not installed")
+def test_nghttp_client_continuation_body_and_trailers(site, tmp_path):
+    """nghttp with --continuation (the header block split into CONTINUATION frames), a request
+    body and request trailers, through dwaar to the HTTP/1.1 and HTTP/2 upstreams."""
+    body = tmp_path / "body"
+    body.write_bytes(os.urandom(200000))
+    url = f"{site.scheme}://127.0.0.1:{site.port}"
+    # http:// is prior knowledge for nghttp; --continuation adds a header block larger than
+    # the 16 KiB frame size, which goes out as HEADERS + CONTINUATION
+    base = ["nghttp", "-n", "--stat", "-H", ":authority: a.test", "--continuation"]
+    p = subprocess.run([*base, "-v", f"{url}/plain"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    sent = [int(n) for n in re.findall(r"send HEADERS frame <length=(\d+)", p.stdout)]
+    assert sent and max(sent) > 16384, p.stdout[-2000:]
+    assert ":status: 200" in p.stdout
+    p = subprocess.run([*base, "-d", str(body), f"{url}/up/echo"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = [q for q in site.be.requests if q.path == "/up/echo"]
+    assert got and got[-1].body == body.read_bytes()
+    p = subprocess.run([*base, "-v", "-d", str(body), "--trailer", "x-req-trailer: t2",
+                        f"{url}/h2up/trailers"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "x-checksum: abc" in p.stdout  # the upstream's trailer reached nghttp
+    got = [q for q in site.h2be.requests if q.path == "/h2up/trailers"]
+    assert ("x-req-trailer", "t2") in got[-1].trailers and got[-1].body == body.read_bytes()
 
 
 # --- proxied exchanges ----------------------------------------------------------------------------
