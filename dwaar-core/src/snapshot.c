@@ -11,14 +11,25 @@
 
 #define DW_CERT_DIR_MAX 10000 /* certificate pairs read from the cert dir per snapshot */
 
-static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_t **out,
+static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, bool grpc, dw_rt_block_t **out,
                          dw_err_t *err);
 
 /* The upstream pool of a reverse_proxy or `grpc <upstream>` (cfg lives in the config model
- * or the snapshot arena). */
+ * or the snapshot arena). grpc: inside a block marked by a bare `grpc`, where the proxy
+ * speaks HTTP/2 (RT-31): a TLS upstream is then asked for ALPN h2. */
 static int add_pool(dw_snapshot_t *s, const dw_cfg_directive_t *d, const dw_cfg_proxy_t *cfg,
-                    dw_rt_dir_t *rd, dw_err_t *err)
+                    bool grpc, dw_rt_dir_t *rd, dw_err_t *err)
 {
+    bool tls = cfg->transport.tls;
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        tls |= cfg->upstreams[i].scheme == DW_UPSTREAM_HTTPS;
+    if (grpc && tls && !cfg->transport.h2) {
+        dw_cfg_proxy_t *h2 = dw_arena_alloc(&s->arena, sizeof *h2);
+        if (!h2) return dw_err_set(err, DW_ENOMEM, "out of memory");
+        *h2 = *cfg;
+        h2->transport.tls = h2->transport.h2 = true;
+        cfg = h2;
+    }
     dw_pool_t *p = dw_arena_zalloc(&s->arena, sizeof *p);
     if (!p) return dw_err_set(err, DW_ENOMEM, "out of memory");
     dw_err_t perr = {0};
@@ -46,10 +57,10 @@ static int add_grpc_pool(dw_snapshot_t *s, const dw_cfg_directive_t *d, dw_rt_di
         cfg->transport.tls = cfg->transport.h2 = true;
     else
         cfg->transport.h2c = true;
-    return add_pool(s, d, cfg, rd, err);
+    return add_pool(s, d, cfg, false, rd, err);
 }
 
-static int compile_dir(dw_snapshot_t *s, const dw_cfg_directive_t *d, dw_rt_dir_t *rd,
+static int compile_dir(dw_snapshot_t *s, const dw_cfg_directive_t *d, bool grpc, dw_rt_dir_t *rd,
                        dw_err_t *err)
 {
     rd->d = d;
@@ -59,16 +70,16 @@ static int compile_dir(dw_snapshot_t *s, const dw_cfg_directive_t *d, dw_rt_dir_
     case DW_DIR_MAP: return dw_rt_map_compile(&s->arena, &d->u.map, &rd->map, err);
     case DW_DIR_HANDLE:
     case DW_DIR_HANDLE_PATH:
-    case DW_DIR_ROUTE: return compile_block(s, d->u.handle.block, &rd->sub, err);
-    case DW_DIR_REVERSE_PROXY: return add_pool(s, d, d->u.proxy, rd, err);
+    case DW_DIR_ROUTE: return compile_block(s, d->u.handle.block, grpc, &rd->sub, err);
+    case DW_DIR_REVERSE_PROXY: return add_pool(s, d, d->u.proxy, grpc, rd, err);
     case DW_DIR_GRPC: return d->u.grpc.has_upstream ? add_grpc_pool(s, d, rd, err) : DW_OK;
     default: return DW_OK;
     }
 }
 
 /* Stable order by rank for middleware; terminal handlers with a matcher before those without
- * (§4.2 step 3). */
-static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_t **out,
+ * (§4.2 step 3). grpc: an enclosing block is marked by a bare `grpc`. */
+static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, bool grpc, dw_rt_block_t **out,
                          dw_err_t *err)
 {
     dw_rt_block_t *rb = dw_arena_zalloc(&s->arena, sizeof *rb);
@@ -81,11 +92,12 @@ static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_
         return dw_err_set(err, DW_ENOMEM, "out of memory");
     for (size_t i = 0; i < b->ndirs; i++)
         if (b->dirs[i].kind == DW_DIR_GRPC && !b->dirs[i].u.grpc.has_upstream) rb->grpc = true;
+    grpc |= rb->grpc;
     for (uint8_t rank = 1; rank <= 7; rank++) {
         for (size_t i = 0; i < b->ndirs; i++) {
             const dw_cfg_directive_t *d = &b->dirs[i];
             if (d->rank != rank || d->kind == DW_DIR_HANDLE_ERRORS) continue;
-            int rc = compile_dir(s, d, &rb->mw[rb->nmw++], err);
+            int rc = compile_dir(s, d, grpc, &rb->mw[rb->nmw++], err);
             if (rc != DW_OK) return rc;
         }
     }
@@ -93,7 +105,7 @@ static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_
         const dw_cfg_directive_t *d = &b->dirs[i];
         if (d->kind != DW_DIR_HANDLE && d->kind != DW_DIR_HANDLE_PATH && d->kind != DW_DIR_ROUTE)
             continue;
-        int rc = compile_dir(s, d, &rb->family[rb->nfamily++], err);
+        int rc = compile_dir(s, d, grpc, &rb->family[rb->nfamily++], err);
         if (rc != DW_OK) return rc;
     }
     for (int with = 1; with >= 0; with--) {
@@ -102,7 +114,7 @@ static int compile_block(dw_snapshot_t *s, const dw_cfg_block_t *b, dw_rt_block_
             if (!d->terminal) continue;
             bool has = d->match.kind != DW_MATCH_NONE;
             if (has != (with == 1)) continue;
-            int rc = compile_dir(s, d, &rb->terminals[rb->nterminals++], err);
+            int rc = compile_dir(s, d, grpc, &rb->terminals[rb->nterminals++], err);
             if (rc != DW_OK) return rc;
         }
     }
@@ -231,7 +243,7 @@ static int compile_site(dw_snapshot_t *s, const dw_cfg_site_t *cs, dw_err_t *err
     if (!site) return dw_err_set(err, DW_ENOMEM, "out of memory");
     site->cfg = cs;
     site->strip_leaky_headers = true;
-    int rc = compile_block(s, &cs->block, &site->block, err);
+    int rc = compile_block(s, &cs->block, false, &site->block, err);
     if (rc != DW_OK) return rc;
     const dw_cfg_directive_t *bind = NULL;
     for (size_t i = 0; i < cs->block.ndirs; i++) {
@@ -247,7 +259,7 @@ static int compile_site(dw_snapshot_t *s, const dw_cfg_site_t *cs, dw_err_t *err
                 DW_ARENA_PUSH(&s->arena, site->errors, site->nerrors, site->errors_cap);
             if (!eb) return dw_err_set(err, DW_ENOMEM, "out of memory");
             eb->h = &d->u.handle;
-            rc = compile_block(s, d->u.handle.block, &eb->block, err);
+            rc = compile_block(s, d->u.handle.block, site->block->grpc, &eb->block, err);
             if (rc != DW_OK) return rc;
         }
     }

@@ -190,3 +190,31 @@ def test_body_limit_raised_for_grpc(live, grpc_upstream):
     with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
         resp = call(ch, "Say")(b"z" * 200000, timeout=20)
     assert resp == b"echo:" + b"z" * 200000
+
+
+# --- a marked block whose reverse_proxy is https:// (ALPN h2 without `transport h2`) --------------
+
+def test_RT_31_marker_with_tls_upstream(live, tmp_path):
+    import subprocess
+    run = lambda *a: subprocess.run(a, cwd=tmp_path, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "90", "-subj",
+        "/CN=grpc.test", "-addext", "subjectAltName=DNS:grpc.test")
+    creds = grpc.ssl_server_credentials([((tmp_path / "key.pem").read_bytes(),
+                                           (tmp_path / "cert.pem").read_bytes())])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        SERVICE, {"Say": grpc.unary_unary_rpc_method_handler(_say)}),))
+    port = server.add_secure_port(f"127.0.0.1:{free_port()}", creds)
+    server.start()
+    try:
+        srv = live.start("{\n\thttp_port {PORT}\n}\n:{PORT} {\n\tgrpc\n"
+                         f"\treverse_proxy https://127.0.0.1:{port} {{\n"
+                         "\t\ttransport {\n\t\t\ttls_server_name grpc.test\n"
+                         f"\t\t\ttls_trusted_ca_certs {tmp_path / 'cert.pem'}\n\t\t}}\n\t}}\n}}\n")
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+            resp, c = call(ch, "Say").with_call(b"tls", timeout=10)
+        assert resp == b"echo:tls"
+        assert ("x-trailer", "yes") in c.trailing_metadata()
+    finally:
+        server.stop(grace=None)
