@@ -3,6 +3,7 @@
  * resolved only when a running server compiles the snapshot (decision 24). */
 #include "route_int.h"
 #include <arpa/inet.h>
+#include <dwaar/tls/tls.h>
 
 /* --- addresses ------------------------------------------------------------------------------ */
 
@@ -186,6 +187,22 @@ static int transport_file(dw_cfg_parser_t *p, const dw_cfg_token_t *t, const cha
     return dw_cfg_check_readable(p, t, *out, what);
 }
 
+/* Spec 20 §1.11: a client certificate that cannot be used (no certificate, unparsable key,
+ * key that does not match) fails the configuration where it is written, so configd refuses it
+ * instead of every data plane refusing it later. Only the certificate path is named. */
+static int check_client_pair(dw_cfg_parser_t *p, const dw_cfg_node_t *k,
+                             const dw_cfg_transport_t *tr)
+{
+    dw_err_t err = {0};
+    dw_tls_cert_t *cert = dw_tls_cert_load(tr->client_cert.ptr, tr->client_key.ptr, &err);
+    if (!cert) {
+        dw_cfg_err(p, &k->args[0], "tls_client_auth: %s", err.msg);
+        return -1;
+    }
+    dw_tls_cert_unref(cert);
+    return 0;
+}
+
 static int parse_transport(dw_cfg_parser_t *p, const dw_cfg_node_t *c, dw_cfg_transport_t *tr)
 {
     int rc = 0;
@@ -238,7 +255,10 @@ static int parse_transport(dw_cfg_parser_t *p, const dw_cfg_node_t *c, dw_cfg_tr
             tr->tls = true;
             if (transport_file(p, &k->args[0], "TLS client certificate", &tr->client_cert) < 0)
                 rc = -1;
-            if (transport_file(p, &k->args[1], "TLS client key", &tr->client_key) < 0) rc = -1;
+            else if (transport_file(p, &k->args[1], "TLS client key", &tr->client_key) < 0)
+                rc = -1;
+            else if (check_client_pair(p, k, tr) < 0)
+                rc = -1;
         } else if (dw_str_eq_c(n, "tls_trusted_ca_certs")) {
             if (one_value(p, k) < 0) {
                 rc = -1;

@@ -5,6 +5,7 @@ end-to-end tests; here each item proves the model that drives it.
 
 In S(body) the body's first line is line 2 of the Dwaarfile, indented to column 5."""
 import os
+import subprocess
 
 from dwaartest import DASH, S, dirs, named, site
 
@@ -423,8 +424,11 @@ def test_RT_24_transport(dw):
 
 
 def test_RT_24_transport_files(dw):
-    dw.write("client.crt", "cert")
-    dw.write("client.key", "key")
+    # a real client pair: tls_client_auth is loaded and checked when the config loads (§1.11)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "client.key", "-out",
+                    "client.crt", "-days", "90", "-subj", "/CN=client"],
+                   cwd=dw.root, check=True, capture_output=True)
     dw.write("ca.pem", "ca")
     m = dw.adapt(S("""
         reverse_proxy a:1 {
@@ -455,6 +459,15 @@ def test_RT_24_transport_files(dw):
     """), "TLS trusted CA file '/nonexistent/ca.pem' is not readable")
     dw.fails(S("reverse_proxy a:1 {\n    transport {\n        tls_client_auth only.crt\n    }\n}"),
              "invalid value for 'tls_client_auth'")
+    # TLS-40 at load: not a certificate, and a key that is not the certificate's
+    dw.write("junk.crt", "cert")
+    dw.fails(S("reverse_proxy a:1 {\n    transport {\n        tls_client_auth junk.crt client.key\n"
+               "    }\n}"), "Dwaarfile:4:29: tls_client_auth: ")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-out", "other.key"],
+                   cwd=dw.root, check=True, capture_output=True)
+    dw.fails(S("reverse_proxy a:1 {\n    transport {\n        tls_client_auth client.crt other.key\n"
+               "    }\n}"), "does not match")
 
 
 def test_RT_25_header_up_and_down(dw):
