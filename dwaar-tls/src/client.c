@@ -80,7 +80,9 @@ dw_tls_client_t *dw_tls_client_new(const char *trusted_ca, const char *client_ce
         client_fail(err, DW_ENOMEM, "SSL_CTX_new", NULL);
         goto fail;
     }
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* idle connections give their record buffers back (nginx does the same) */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
         !SSL_CTX_set_ex_data(ctx, ex->ctx_client, c)) {
