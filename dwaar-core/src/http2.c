@@ -99,6 +99,7 @@ struct h2stream {
     nghttp2_nv *tnv; /* response trailers */
     size_t ntnv;
     dw_timer_t *wtimer; /* timeouts.write */
+    dw_timer_t *btimer; /* timeouts.read_body: from the end of the head to END_STREAM */
     uint64_t received;  /* request body bytes */
     uint8_t ev;         /* EV_* waiting in the connection's queue */
     bool queued;
@@ -123,6 +124,7 @@ static void conn_settle(dw_h2conn_t *c);
 static void stream_reset(h2stream_t *st, uint32_t code);
 static void stream_send_generated(h2stream_t *st);
 static void stream_send_simple(h2stream_t *st, uint16_t status);
+static void op_send_error(dw_down_t *d, uint16_t status);
 static const dw_down_ops_t h2_ops;
 
 /* --- session set-up -------------------------------------------------------------------------- */
@@ -434,6 +436,7 @@ static void stream_free(h2stream_t *st)
     dw_buf_deinit(&st->ib);
     dw_buf_deinit(&st->oq);
     if (st->wtimer) dw_timer_free(st->wtimer);
+    if (st->btimer) dw_timer_free(st->btimer);
     dw_exchange_t *ex = st->d.ex;
     dw_snapref_t *sref = st->sref;
     uint64_t received = st->received;
@@ -494,6 +497,38 @@ static void write_timeout_cb(void *arg)
     conn_pump(c); /* may free st (and this timer): nothing of st is touched after */
     c->depth--;
     conn_settle(c);
+}
+
+/* read_body (spec 20 §3.4) per stream: a body that has not ended in time gets 408 when nothing
+ * was answered yet (the upstream never sees a complete request), else the stream is reset. A
+ * trickled body cannot hold a stream, and its upstream connection, for ever. */
+static void body_timeout_cb(void *arg)
+{
+    h2stream_t *st = arg;
+    dw_h2conn_t *c = st->c;
+    if (st->ng_closed || st->ended) return;
+    c->depth++;
+    st->no_count = true;
+    if (st->d.ex && !st->submitted) {
+        if (proxy_attached(st)) dw_proxy_abort_upstream(&st->d);
+        op_send_error(&st->d, 408);
+    } else {
+        nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    }
+    conn_pump(c); /* may free st (and this timer): nothing of st is touched after */
+    c->depth--;
+    conn_settle(c);
+}
+
+static void stream_body_timer(h2stream_t *st, bool on)
+{
+    uint64_t ms = timeouts(st->c)->read_body_ms;
+    if (!on || !ms) {
+        if (st->btimer) dw_timer_stop(st->btimer);
+        return;
+    }
+    if (!st->btimer) st->btimer = dw_timer_new(st->c->w->loop, body_timeout_cb, st);
+    if (st->btimer) dw_timer_start(st->btimer, ms);
 }
 
 static void stream_write_timer(h2stream_t *st)
@@ -844,6 +879,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         st = stream_get(c, frame->hd.stream_id);
         if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
             st->ended = true;
+            stream_body_timer(st, false);
             if (st->proxying) queue_ev(st, EV_READABLE);
         }
         return 0;
@@ -857,7 +893,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             }
             st->headers_done = true;
             c->nheading--;
-            if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) st->ended = true;
+            if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+                st->ended = true;
+            else
+                stream_body_timer(st, true);
             queue_ev(st, EV_START);
             return 0;
         }
@@ -868,7 +907,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             return 0;
         }
         st->d.trailers = st->trl.fields;
-        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) st->ended = true;
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            st->ended = true;
+            stream_body_timer(st, false);
+        }
         if (st->proxying) queue_ev(st, EV_READABLE);
         return 0;
     case NGHTTP2_SETTINGS:
@@ -942,6 +984,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
     if (!st->headers_done) c->nheading--;
     if (c->nopen == 0) c->rearm = true;
     if (st->wtimer) dw_timer_stop(st->wtimer);
+    stream_body_timer(st, false);
     /* rapid reset (CVE-2023-44487) and its server-side twin: streams that end in a reset
      * before their response completed */
     if (code != NGHTTP2_NO_ERROR && !st->end_sent && !st->no_count &&
@@ -1363,7 +1406,7 @@ static int op_send_continue(dw_down_t *d)
 
 static void op_body_done(dw_down_t *d)
 {
-    (void)d; /* HTTP/2 runs no read_body timer */
+    stream_body_timer(stream_of(d), false);
 }
 
 static int op_resp_head(dw_down_t *d, uint16_t status, const dw_fields_t *fields,

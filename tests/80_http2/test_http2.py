@@ -21,7 +21,7 @@ from hyperframe.frame import (ContinuationFrame, DataFrame, GoAwayFrame, Headers
                               PingFrame, RstStreamFrame, SettingsFrame)
 
 from h2live import (CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR, PREFACE,
-                    H2Client, RawH2, curl_h2, h2_get, make_cert)
+                    H2Client, H2Response, RawH2, curl_h2, h2_get, make_cert)
 from h2peer import H2Reply, H2Server
 from livetest import free_port
 
@@ -499,7 +499,7 @@ def test_zero_window_stall_stays_bounded(h2c):
 @pytest.fixture
 def quick(live, tmp_path):
     return start_site(live, tmp_path, "http",
-                      timeouts="read_header 1s;idle 1s;max_requests 3;write 1s")
+                      timeouts="read_header 1s;idle 1s;max_requests 3;write 1s;read_body 1s")
 
 
 def test_idle_connection_gets_goaway(quick):
@@ -538,6 +538,23 @@ def test_write_timeout_resets_a_stalled_stream(quick):
     with quick.client(settings=zero, auto_window=False) as c:
         r = c.get("/big", timeout=6)
     assert r.status == 200 and r.reset == CANCEL and r.body == b""
+
+
+def test_read_body_timeout_answers_408_on_that_stream(quick):
+    """timeouts.read_body: a proxied request whose body never ends gets 408 on its stream; the
+    upstream never sees it, and the connection keeps serving."""
+    with quick.client() as c:
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
+                                  (":authority", "a.test"), (":path", "/up/echo")])
+        c.conn.send_data(sid, b"partial")
+        c.resp[sid] = H2Response()
+        c._flush()
+        t0 = time.monotonic()
+        r = c.response(sid, 8)
+        assert r.status == 408 and 0.5 < time.monotonic() - t0 < 6
+        assert c.get("/ok").status == 200
+    assert not [q for q in quick.be.requests if q.path == "/up/echo"]
 
 
 # --- request log and stop -------------------------------------------------------------------------
