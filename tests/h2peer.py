@@ -29,6 +29,8 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from livetest import close_sockets
+
 
 @dataclass
 class H2Request:
@@ -254,17 +256,5 @@ class H2Server:
 
     def stop(self):
         self.stopping.set()
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
         with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            close_sockets(self.lsock, self.socks)

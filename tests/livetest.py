@@ -168,6 +168,43 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 _SERVER_TOKEN = object()
 
 
+def read_request_body(h):
+    """The body of the request a BaseHTTPRequestHandler h is reading: Content-Length or
+    chunked (trailers skipped), else empty."""
+    n = h.headers.get("Content-Length")
+    if n is not None:
+        return h.rfile.read(int(n))
+    body = b""
+    if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+        while True:
+            size = int(h.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            body += h.rfile.read(size)
+            h.rfile.readline()
+    return body
+
+
+def close_sockets(lsock, socks):
+    """Closes a test server's listening socket and its accepted ones, ignoring errors."""
+    for s in [lsock] if lsock else []:
+        try:
+            s.close()
+        except OSError:
+            pass
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
 class Server:
     def __init__(self, root: Path, config: str, port=None, workers=2, extra_args=(),
                  env=None, wait_ports=None):
@@ -325,19 +362,7 @@ class Backend:
                 pass
 
             def _any(self):
-                n = self.headers.get("Content-Length")
-                body = b""
-                if n is not None:
-                    body = self.rfile.read(int(n))
-                elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            break
-                        body += self.rfile.read(size)
-                        self.rfile.readline()
+                body = read_request_body(self)
                 rec = Recorded(self.command, self.path, list(self.headers.items()), body)
                 with outer.lock:
                     outer.requests.append(rec)

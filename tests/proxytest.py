@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from dwaartest import DWAAR_BIN
-from livetest import Fields
+from livetest import Fields, close_sockets
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -397,20 +397,8 @@ class RawServer:
 
     def stop(self):
         self.stopping.set()
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
         with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            close_sockets(self.lsock, self.socks)
 
 
 def head_fields(head):

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from livetest import Recorded, free_port, http_request, wait_for, wait_port
+from livetest import Recorded, free_port, http_request, read_request_body, wait_for, wait_port
 
 OPENSSL = "openssl"
 
@@ -409,19 +409,7 @@ class TlsBackend:
                 super().setup()
 
             def _any(self):
-                n = self.headers.get("Content-Length")
-                body = b""
-                if n is not None:
-                    body = self.rfile.read(int(n))
-                elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            break
-                        body += self.rfile.read(size)
-                        self.rfile.readline()
+                body = read_request_body(self)
                 rec = Recorded(self.command, self.path, list(self.headers.items()), body)
                 rec.sni, rec.client_cn = self.tls_sni, self.client_cn
                 with outer.lock:
